@@ -1,0 +1,34 @@
+"""Models: backbones x spatio-temporal modules x temporal pooling x frames, plus extra architectures."""
+
+from benchmark.models.build import build_model, input_normalization
+from benchmark.models.naming import ModelSpec, model_name, parse_model_name
+from benchmark.models.registry import (
+    ARCHITECTURES,
+    BACKBONES,
+    MODULES,
+    list_architectures,
+    list_backbones,
+    list_modules,
+    load_plugins,
+    register_architecture,
+    register_backbone,
+    register_module,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "BACKBONES",
+    "MODULES",
+    "ModelSpec",
+    "build_model",
+    "input_normalization",
+    "list_architectures",
+    "list_backbones",
+    "list_modules",
+    "load_plugins",
+    "model_name",
+    "parse_model_name",
+    "register_architecture",
+    "register_backbone",
+    "register_module",
+]

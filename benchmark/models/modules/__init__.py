@@ -1,0 +1,1 @@
+"""modules: every file here is imported by benchmark.models.registry.load_plugins()."""
