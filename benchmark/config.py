@@ -57,7 +57,8 @@ def check_choice(value: Any, choices: Iterable[Any], where: str) -> None:
 
 
 def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where and not where.endswith(":") else f"{where}{key}"
+    # "file.yaml: " + "optim" -> "file.yaml: optim"; "file.yaml: optim" + "lr" -> "file.yaml: optim.lr"
+    return f"{where}.{key}" if where and not where.rstrip().endswith(":") else f"{where}{key}"
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
