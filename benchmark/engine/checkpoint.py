@@ -1,0 +1,148 @@
+"""Checkpoints: atomic, ``torch.load(weights_only=True)``-loadable, with everything an exact resume needs.
+
+Only tensors and plain Python types are stored (RNG states included), so loading never runs pickled
+code. ``last.pt`` holds the full training state; ``best.pt`` the weights of the best epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.engine.rundir import CHECKPOINTS, write_bytes_atomic
+from benchmark.errors import ModelError
+
+FORMAT = 1
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def checkpoint_path(run_dir: str | Path, which: str = "last") -> Path:
+    return Path(run_dir) / CHECKPOINTS / (LAST if which == "last" else BEST)
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt file, pickled objects, ...
+        raise ModelError(f"{path}: cannot load checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ModelError(f"{path}: not an stbench checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside DDP / torch.compile wrappers (so keys have no 'module.' prefix)."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+# --------------------------------------------------------------------------- RNG states
+def get_rng_state() -> dict:
+    """Python, NumPy, torch CPU and CUDA generator states as tensors / plain types."""
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": _to_plain(random.getstate()),
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(_to_tuple(state["python"]))
+    np_state = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": int(np_state["pos"])},
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        }
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return [_to_plain(x) for x in obj]
+    return obj
+
+
+def _to_tuple(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return tuple(_to_tuple(x) for x in obj)
+    return obj
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- initialisation
+def load_weights_strict(model: nn.Module, state_dict: dict, source: str) -> None:
+    """Copy ``state_dict`` into ``model``; every key must exist with the same shape.
+
+    Progressive training (f8 → f16) relies on the weights being frame-count independent; when they
+    are not (a different class count, a different architecture) the error names the parameter and
+    both shapes instead of torch's long report.
+    """
+    target = unwrap(model).state_dict()
+    missing = [k for k in target if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in target]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing in checkpoint: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"not in model: {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+        raise ModelError(f"{source}: checkpoint does not match the model ({'; '.join(parts)})")
+    for key, value in target.items():
+        got = state_dict[key]
+        if tuple(got.shape) != tuple(value.shape):
+            raise ModelError(
+                f"{source}: shape mismatch for parameter '{key}': checkpoint {tuple(got.shape)}, "
+                f"model {tuple(value.shape)}"
+            )
+    unwrap(model).load_state_dict(state_dict, strict=True)
+
+
+def init_from_run(model: nn.Module, run_dir: str | Path, which: str = "best") -> Path:
+    """Initialise ``model`` from another run's ``best`` (default) or ``last`` checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelError(f"init_from: run directory {run_dir} does not exist")
+    path = checkpoint_path(run_dir, which)
+    if not path.is_file():
+        raise ModelError(f"init_from: {path} not found (has run {run_dir.name} finished?)")
+    ckpt = load_checkpoint(path)
+    load_weights_strict(model, ckpt["model"], f"init_from {path}")
+    return path

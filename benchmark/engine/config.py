@@ -1,0 +1,184 @@
+"""``RunConfig``: one YAML that fully describes a training run.
+
+Loaded strictly through :func:`benchmark.config.from_dict` (a typo in a key is an error listing the
+valid keys). Fields left at ``None``/``"auto"`` are filled from the paper's protocol
+(:func:`benchmark.engine.protocol.protocol_defaults`) by :func:`resolve`, and the resolved config
+is what the run directory records, so a reader never has to know the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmark.config import from_dict, load_yaml, to_dict
+from benchmark.engine import protocol
+from benchmark.errors import ConfigError
+
+
+@dataclass
+class OptimConfig:
+    """SGD as in Table 12. ``lr`` is the rate for ``reference_batch_size``; see ``lr_scaling``."""
+
+    name: Literal["sgd"] = "sgd"
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    nesterov: bool = False
+    lr_scaling: Literal["none", "linear"] = "none"
+    reference_batch_size: int = protocol.REFERENCE_BATCH_SIZE
+    grad_clip: float | None = None  # max global L2 norm of the gradients; None: no clipping
+
+
+@dataclass
+class ScheduleConfig:
+    """Per-epoch learning-rate schedule; ``None`` fields come from the protocol."""
+
+    name: Literal["cosine", "multistep", "constant"] | None = None
+    milestones: list[int] | None = None
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+
+
+@dataclass
+class EvalConfig:
+    """Validation each ``every`` epochs is clip level (1 clip, centre crop: the paper's default).
+
+    The final video-level test uses ``clips`` x ``crops`` views per video, averaging logits
+    (``average: logits``, the official choice) or softmax probabilities.
+    """
+
+    every: int = 1
+    video_level: bool = True
+    clips: int = 10
+    crops: int = 1
+    average: Literal["logits", "softmax"] = "logits"
+    batch_size: int | None = None  # None: the training batch size
+    split: str = "val"
+
+
+@dataclass
+class RunConfig:
+    model: str
+    dataset: Any  # a preset name or a DataConfig mapping (see benchmark.data)
+    run_id: str | None = None  # None: the run directory's name
+    num_classes: int | None = None  # None: from the dataset
+    pretrained: str | None = "auto"  # "auto": imagenet unless init_from is set; None; "imagenet"; a path
+    dropout: float | None = None
+    inflate: str = "copy"
+    init_from: str | None = None  # another run directory (progressive training: f8 -> f16)
+    init_checkpoint: Literal["best", "last"] = "best"
+    epochs: int | None = None
+    batch_size: int | None = None  # global batch size, split over the DDP processes
+    seed: int = 0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    amp: bool = True  # mixed precision, on CUDA only
+    cudnn_benchmark: bool = True  # on CUDA only; off when deterministic
+    deterministic: bool = False
+    sync_bn: bool = False
+    workers: int = 4
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log_every: int = 20
+    max_steps_per_epoch: int | None = None  # cap for smoke runs; None: the whole epoch
+
+    @property
+    def frames(self) -> int:
+        from benchmark.models import parse_model_name
+
+        return parse_model_name(self.model).frames
+
+
+def dataset_name(dataset: Any) -> str | None:
+    """A short name of the dataset entry, for the protocol and the result record."""
+    if isinstance(dataset, str):
+        return dataset
+    if isinstance(dataset, dict):
+        for key in ("preset", "name"):
+            if isinstance(dataset.get(key), str):
+                return dataset[key]
+    name = getattr(dataset, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def _check_positive(value: Any, where: str, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
+
+
+def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
+    """Fill every protocol default and check the values that ``from_dict`` cannot."""
+    from benchmark.models import parse_model_name
+
+    try:
+        spec = parse_model_name(cfg.model)
+    except Exception as exc:  # ModelError: re-raise naming the field
+        raise ConfigError(f"{where}: model: {exc}") from exc
+    proto = protocol.protocol_defaults(spec.frames, dataset_name(cfg.dataset))
+    optim = dataclasses.replace(
+        cfg.optim,
+        lr=proto["lr"] if cfg.optim.lr is None else cfg.optim.lr,
+        momentum=proto["momentum"] if cfg.optim.momentum is None else cfg.optim.momentum,
+        weight_decay=proto["weight_decay"] if cfg.optim.weight_decay is None else cfg.optim.weight_decay,
+    )
+    epochs = proto["epochs"] if cfg.epochs is None else cfg.epochs
+    name = cfg.schedule.name or proto["schedule"]
+    milestones = cfg.schedule.milestones
+    if milestones is None:
+        milestones = protocol.default_milestones(epochs) if name == "multistep" else []
+    schedule = dataclasses.replace(cfg.schedule, name=name, milestones=sorted(milestones))
+    pretrained = cfg.pretrained
+    if pretrained == "auto":
+        pretrained = None if cfg.init_from else "imagenet"
+    out = dataclasses.replace(
+        cfg,
+        model=spec.name,
+        pretrained=pretrained,
+        dropout=proto["dropout"] if cfg.dropout is None else cfg.dropout,
+        epochs=epochs,
+        batch_size=proto["batch_size"] if cfg.batch_size is None else cfg.batch_size,
+        optim=optim,
+        schedule=schedule,
+    )
+    _check_positive(out.epochs, f"{where}: epochs")
+    _check_positive(out.batch_size, f"{where}: batch_size")
+    _check_positive(out.optim.lr, f"{where}: optim.lr")
+    _check_positive(out.optim.reference_batch_size, f"{where}: optim.reference_batch_size")
+    _check_positive(out.optim.grad_clip, f"{where}: optim.grad_clip")
+    _check_positive(out.eval.every, f"{where}: eval.every")
+    _check_positive(out.eval.clips, f"{where}: eval.clips")
+    _check_positive(out.eval.crops, f"{where}: eval.crops")
+    _check_positive(out.eval.batch_size, f"{where}: eval.batch_size")
+    _check_positive(out.workers, f"{where}: workers", allow_zero=True)
+    _check_positive(out.log_every, f"{where}: log_every")
+    _check_positive(out.max_steps_per_epoch, f"{where}: max_steps_per_epoch")
+    _check_positive(out.schedule.warmup_epochs, f"{where}: schedule.warmup_epochs", allow_zero=True)
+    if not 0.0 <= out.dropout < 1.0:
+        raise ConfigError(f"{where}: dropout must be in [0, 1), got {out.dropout!r}")
+    for m in out.schedule.milestones:
+        if not 0 < m < out.epochs:
+            raise ConfigError(
+                f"{where}: schedule.milestones: {m} is outside 1..{out.epochs - 1} (epochs: {out.epochs})"
+            )
+    if out.num_classes is not None:
+        _check_positive(out.num_classes, f"{where}: num_classes")
+    return out
+
+
+def load_run_config(source: str | Path | dict, where: str | None = None) -> RunConfig:
+    """A YAML file path or a mapping -> resolved :class:`RunConfig`."""
+    if isinstance(source, dict):
+        data, where = source, where or "run config"
+    else:
+        data, where = load_yaml(source), where or str(source)
+    cfg = from_dict(RunConfig, data, f"{where}: ")
+    return resolve(cfg, where)
+
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    return to_dict(cfg)
