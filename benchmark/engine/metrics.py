@@ -32,7 +32,7 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
     """Top-k accuracy in %."""
     if len(labels) == 0:
         return 0.0
-    return 100.0 * topk_correct(scores, labels, k).float().mean().item()
+    return 100.0 * int(topk_correct(scores, labels, k).sum()) / len(labels)
 
 
 def merge_shards(shards: list[dict]) -> dict:
