@@ -1,0 +1,79 @@
+"""Layers shared by the inflated 3D networks (I3D, S3D) on ResNet and InceptionV1.
+
+Parameter names follow torchvision's 2D networks (``conv``/``bn`` inside a unit, ``conv1``/``bn1`` in a
+ResNet block), so 2D weights are found by name when inflating; the temporal half of a factorised S3D unit adds ``*_t`` names that have no 2D counterpart.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from benchmark.models.heads import FrameAveragingHead
+
+
+class ConvBNReLU3d(nn.Module):
+    """Conv3d (no bias) + BN + ReLU: an inflated torchvision ``BasicConv2d`` (GoogLeNet's unit)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bn_eps=1e-3):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)))
+
+
+class SeparableConvBNReLU3d(nn.Module):
+    """S3D's factorised k×k unit: 1×k×k conv + BN + ReLU, then k×1×1 conv + BN + ReLU.
+
+    The spatial half keeps the 2D unit's names (``conv``, ``bn``) so it receives the 2D weights; the
+    temporal conv carries a bias as in the official S3D-InceptionV1 (it is followed by BN, so the bias
+    only costs parameters — the official parameter counts include it).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, padding=1, bn_eps=1e-3):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, out_channels, (1, kernel_size, kernel_size),
+                              padding=(0, padding, padding), bias=False)
+        self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv_t = nn.Conv3d(out_channels, out_channels, (kernel_size, 1, 1),
+                                padding=(padding, 0, 0), bias=True)
+        self.bn_t = nn.BatchNorm3d(out_channels, eps=bn_eps)
+        self.relu_t = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.relu(self.bn(self.conv(x)))
+        return self.relu_t(self.bn_t(self.conv_t(x)))
+
+
+def init_3d_weights(model: nn.Module) -> None:
+    """The official 3D models' random initialisation (Kaiming fan-out convs, unit BN, tiny fc)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.001)
+            nn.init.zeros_(m.bias)
+
+
+class Video3DNet(nn.Module):
+    """Base of the 3D networks: :meth:`features` (B, 3, T, H, W) → (B, C, T', H', W'), then the
+    official head (:class:`FrameAveragingHead`: spatial average, fc per remaining time step, mean)."""
+
+    head: FrameAveragingHead
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[1] != 3:
+            raise ValueError(f"expected a clip batch (B, 3, T, H, W), got shape {tuple(x.shape)}")
+        return self.head(self.features(x))
