@@ -1,0 +1,160 @@
+"""The dataset section of a run config: a strict, self-contained ``DataConfig`` and named presets.
+
+A run YAML's ``dataset:`` is either a preset name (``mini-ssv2``), a mapping with ``preset:`` plus
+overrides (``{preset: mini-kinetics, root: /data/k400}``), or a full mapping. Whatever form it had,
+the resolved ``DataConfig`` holds every setting, so the run directory's ``config.yaml`` alone
+reproduces the input pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmark.config import check_choice, from_dict
+from benchmark.errors import ConfigError
+
+# The multi-scale crop of TSN (and of the official code): side = scale x short side.
+TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+@dataclass
+class DataConfig:
+    """Everything between files on disk and normalised batches (the run YAML's ``dataset:``)."""
+
+    root: str
+    train_list: str
+    val_list: str
+    num_classes: int
+    name: str = "custom"
+    # frames: folders of JPEGs + list `<folder> <start> <end> <label>`; video: `<path> <label>` list
+    # or, when train_list/val_list is a directory, a `<class>/<video>` tree.
+    format: Literal["frames", "video"] = "frames"
+    separator: str | None = None  # None = any whitespace; ";" for the official Kinetics lists
+    filename_template: str = "{:05d}.jpg"
+    min_frames: int = 1
+    sampling: Literal["uniform", "dense"] = "uniform"
+    # uniform training: "shared" = one random offset for all segments (official code),
+    # "per_segment" = one per segment (TSN paper).
+    uniform_offset: Literal["shared", "per_segment"] = "shared"
+    dense_stride: int = 2
+    resize: int = 256  # short side before cropping (train and eval)
+    crop: int = 224
+    scales: tuple[float, ...] = TSN_SCALES
+    flip: bool = True
+    test_clips: int = 1
+    test_crops: Literal[1, 3, 10] = 1
+    on_bad_sample: Literal["fail", "skip"] = "fail"
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        where = f"dataset {self.name}"
+        for key in ("num_classes", "min_frames", "dense_stride", "resize", "crop", "test_clips"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{where}: {key} must be >= 1, got {getattr(self, key)}")
+        if self.num_workers < 0:
+            raise ConfigError(f"{where}: num_workers must be >= 0, got {self.num_workers}")
+        if self.crop > self.resize:
+            raise ConfigError(f"{where}: crop ({self.crop}) must not exceed resize ({self.resize})")
+        if not self.scales or any(not 0 < s <= 1 for s in self.scales):
+            raise ConfigError(f"{where}: scales must be in (0, 1], got {list(self.scales)}")
+        check_choice(self.test_crops, (1, 3, 10), f"{where}: test_crops")
+        if self.separator == "":
+            raise ConfigError(f"{where}: separator must be a non-empty string or null (whitespace)")
+        try:
+            self.filename_template.format(1)
+        except (IndexError, KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"{where}: filename_template {self.filename_template!r} cannot format a frame number ({exc})"
+            ) from exc
+
+    def path(self, relative: str) -> Path:
+        """``relative`` resolved against ``root`` (absolute paths are kept)."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else Path(self.root).expanduser() / p
+
+    def split_source(self, split: str) -> Path:
+        check_choice(split, ("train", "val"), f"dataset {self.name}: split")
+        return self.path(self.train_list if split == "train" else self.val_list)
+
+
+def data_home() -> Path:
+    """Where presets look for datasets: ``$STBENCH_DATA`` or ``./data``."""
+    return Path(os.environ.get("STBENCH_DATA", "data"))
+
+
+def _preset_table() -> dict[str, dict[str, Any]]:
+    home = data_home()
+    # Official list-file layouts (IBM action-recognition-pytorch): frame folders, 1-based
+    # `{:05d}.jpg`, `;`-separated for Kinetics; no flipping for SSv2, where left/right is the label.
+    return {
+        "mini-ssv2": dict(
+            name="mini-ssv2", format="frames", root=str(home / "mini-ssv2"), train_list="mini_train.txt",
+            val_list="mini_val.txt", num_classes=87, separator=None, flip=False, test_clips=2, test_crops=3,
+        ),
+        "mini-kinetics": dict(
+            name="mini-kinetics", format="frames", root=str(home / "mini-kinetics"),
+            train_list="mini_train.txt", val_list="mini_val.txt", num_classes=200, separator=";",
+            test_clips=10, test_crops=3,
+        ),
+        "mini-mit": dict(
+            name="mini-mit", format="frames", root=str(home / "mini-mit"), train_list="mini_train.txt",
+            val_list="mini_val.txt", num_classes=200, separator=None, test_clips=10, test_crops=3,
+        ),
+        # Synthetic sets (benchmark.data.synthetic): 32 px frames, no flip (direction is a label).
+        "synthetic-temporal": dict(
+            name="synthetic-temporal", format="frames", root=str(home / "synthetic-temporal"),
+            train_list="train.txt", val_list="val.txt", num_classes=4, flip=False, resize=32, crop=32,
+            scales=(1.0,), num_workers=0,
+        ),
+        "synthetic-spatial": dict(
+            name="synthetic-spatial", format="frames", root=str(home / "synthetic-spatial"),
+            train_list="train.txt", val_list="val.txt", num_classes=4, flip=False, resize=32, crop=32,
+            scales=(1.0,), num_workers=0,
+        ),
+    }
+
+
+PRESETS = tuple(_preset_table())
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The preset's settings as a plain mapping (root under ``$STBENCH_DATA`` or ``./data``)."""
+    table = _preset_table()
+    if name not in table:
+        raise ConfigError(f"unknown dataset preset {name!r} (valid presets: {', '.join(table)})")
+    return dict(table[name])
+
+
+def resolve_data_config(spec: str | Mapping[str, Any] | DataConfig, where: str = "dataset") -> DataConfig:
+    """Preset name, ``{preset: ..., overrides}`` or a full mapping -> a validated ``DataConfig``."""
+    if isinstance(spec, DataConfig):
+        return spec
+    if isinstance(spec, str):
+        try:
+            return from_dict(DataConfig, preset(spec), where)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: expected a preset name or a mapping, got {spec!r}")
+    spec = dict(spec)
+    if "preset" in spec:
+        name = spec.pop("preset")
+        try:
+            base = preset(str(name))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.preset: {exc}") from exc
+        base.update(spec)
+        spec = base
+    return from_dict(DataConfig, spec, where)
+
+
+def data_config_dict(cfg: DataConfig) -> dict[str, Any]:
+    """Plain mapping for YAML (tuples as lists), round-trips through ``resolve_data_config``."""
+    out = dataclasses.asdict(cfg)
+    out["scales"] = list(cfg.scales)
+    return out

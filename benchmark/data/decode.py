@@ -1,0 +1,150 @@
+"""Reading the frames of one video as uint8 tensors (T, 3, H, W): JPEG folders or PyAV decoding.
+
+Every failure becomes a ``DataError`` naming the list line, the file and the reason, so a bad
+sample is reported (or, with ``on_bad_sample: skip``, counted) instead of crashing a worker.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from torchvision.io import decode_jpeg
+
+from benchmark.errors import DataError
+
+# Seek instead of decoding forward when the next wanted frame is this many frames ahead: cheaper
+# than decoding through, even for the long GOPs of typical web videos.
+SEEK_GAP = 48
+
+
+class FrameFolder:
+    """Frames ``start..end`` of a folder, file names from the template (1-based in official lists)."""
+
+    def __init__(self, folder: Path, start: int, end: int, template: str, where: str):
+        self.folder, self.start, self.template, self.where = folder, start, template, where
+        self.num_frames = end - start + 1
+        if not folder.is_dir():
+            raise DataError(f"{where}: frame folder {folder} does not exist")
+        if not any(folder.iterdir()):
+            raise DataError(f"{where}: frame folder {folder} is empty")
+
+    def read(self, positions: list[int]) -> torch.Tensor:
+        cache: dict[int, torch.Tensor] = {}
+        for p in set(positions):
+            cache[p] = self._decode(self.folder / self.template.format(self.start + p))
+        return torch.stack([cache[p] for p in positions])
+
+    def _decode(self, path: Path) -> torch.Tensor:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"{self.where}: cannot read frame {path} ({exc.strerror or exc})") from exc
+        try:
+            image = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        except RuntimeError as exc:
+            reason = str(exc).rsplit(", ", 1)[-1]
+            raise DataError(f"{self.where}: cannot decode frame {path} ({reason})") from exc
+        if image.shape[0] == 1:
+            image = image.expand(3, -1, -1)
+        return image[:3]
+
+
+class VideoFile:
+    """A video decoded with PyAV; only the frames a clip needs are decoded (seeking across gaps).
+
+    The frame count comes from the container (or duration x frame rate when the container does not
+    store it, as in WebM); when that estimate overshoots, positions past the end get the last frame.
+    """
+
+    def __init__(self, path: Path, where: str):
+        self.path, self.where = path, where
+        if not path.is_file():
+            raise DataError(f"{where}: video {path} does not exist")
+        try:
+            self.container = av.open(str(path))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise DataError(f"{where}: cannot open video {path} ({_reason(exc)})") from exc
+        if not self.container.streams.video:
+            self.close()
+            raise DataError(f"{where}: {path} has no video stream")
+        self.stream = self.container.streams.video[0]
+        rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
+        if not rate:
+            self.close()
+            raise DataError(f"{where}: {path} has no frame rate")
+        self.fps = Fraction(rate)
+        self.time_base = self.stream.time_base or Fraction(1, 1_000_000)
+        self.start_pts = self.stream.start_time or 0
+        self.num_frames = self._count_frames()
+        if self.num_frames < 1:
+            self.close()
+            raise DataError(f"{where}: {path} has no frames")
+
+    def _count_frames(self) -> int:
+        if self.stream.frames:
+            return int(self.stream.frames)
+        if self.stream.duration:
+            seconds = self.stream.duration * self.time_base
+        elif self.container.duration:
+            seconds = Fraction(self.container.duration, av.time_base)
+        else:
+            return 0
+        return max(1, round(seconds * self.fps))
+
+    def _position(self, frame: av.VideoFrame) -> int:
+        if frame.pts is None:
+            return -1
+        return round((frame.pts - self.start_pts) * self.time_base * self.fps)
+
+    def _frames_from(self, position: int):
+        """Decoded (position, frame) pairs, starting at the key frame before ``position``."""
+        if position > 0:
+            pts = self.start_pts + int(position / self.fps / self.time_base)
+            self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
+        else:
+            self.container.seek(self.start_pts, stream=self.stream, backward=True, any_frame=False)
+        last = -1
+        for frame in self.container.decode(self.stream):
+            pos = self._position(frame)
+            last = pos if pos >= 0 else last + 1  # frames without pts: count them
+            yield last, frame
+
+    def read(self, positions: list[int]) -> torch.Tensor:
+        wanted = sorted(set(positions))
+        found: dict[int, np.ndarray] = {}
+        try:
+            decoder, current, previous = None, -1, None
+            for target in wanted:
+                if decoder is None or target - current > SEEK_GAP:
+                    decoder, previous = self._frames_from(target), None
+                while current < target or previous is None:
+                    item = next(decoder, None)
+                    if item is None:
+                        break
+                    current, previous = item
+                if previous is None:
+                    break
+                found[target] = previous.to_ndarray(format="rgb24")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise DataError(f"{self.where}: cannot decode video {self.path} ({_reason(exc)})") from exc
+        finally:
+            self.close()
+        if not found:
+            raise DataError(f"{self.where}: no decodable frame in video {self.path}")
+        last = found[max(found)]
+        frames = [found.get(p, last) for p in positions]
+        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+
+    def close(self) -> None:
+        container = getattr(self, "container", None)
+        if container is not None:
+            container.close()
+            self.container = None
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
