@@ -1,0 +1,230 @@
+"""Collect results into one tidy table: one row per run, whatever the source.
+
+A source is a reference name (``paper-mini``), an experiment YAML (its planned runs, finished or not),
+a results folder (every run directory below it), or a table written earlier by ``collect``.
+Run directories are read by the rules of docs/run-directory.md and a half-written or corrupt file
+never stops the collection: it is reported in the row's ``reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from benchmark.analysis.reference import load_mini_grid
+from benchmark.errors import DataError
+
+COLUMNS = [
+    "dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5", "video_top1",
+    "video_top5", "params", "macs_conv", "macs_all", "throughput", "epochs", "state", "reason", "run_dir",
+]
+REFERENCES = {"paper-mini": "the official 288-run mini grid (results/reference/paper_mini_grid.csv)"}
+STATES = ("pending", "running", "done", "failed")
+RUN_FILES = ("config.yaml", "state.json", "result.json")
+
+_MODEL = re.compile(r"^(?P<stem>.+?)(?P<tp>-tp)?-f(?P<frames>\d+)$", re.IGNORECASE)
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """(object, None) or (None, why it could not be read); a missing file is (None, None)."""
+    if not path.is_file():
+        return None, None
+    try:
+        return json.loads(path.read_text()), None
+    except OSError as exc:
+        return None, f"{path.name}: cannot read ({exc.strerror or exc})"
+    except ValueError as exc:
+        return None, f"{path.name}: invalid JSON, probably half-written ({exc})"
+
+
+def _read_config(run_dir: Path) -> tuple[dict, str | None]:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}, None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return {}, f"config.yaml: unreadable ({str(exc).splitlines()[0]})"
+    return (data, None) if isinstance(data, dict) else ({}, "config.yaml: not a mapping")
+
+
+def _split_model(name: Any) -> dict:
+    """module/backbone/tp/frames from a canonical name; tolerant (an unknown module is kept as written)."""
+    if not isinstance(name, str):
+        return {}
+    m = _MODEL.match(name.strip())
+    if not m:
+        return {"model": name}
+    stem = m["stem"]
+    module, _, backbone = stem.rpartition("-") if "-" in stem else (stem, "", None)
+    return {"model": name, "module": module or stem, "backbone": backbone or None,
+            "tp": bool(m["tp"]), "frames": int(m["frames"])}
+
+
+def _dataset_name(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return value.get("name") or value.get("preset")
+    return None
+
+
+def _from_config(config: dict) -> dict:
+    row = _split_model(config.get("model"))
+    row["dataset"] = _dataset_name(config.get("dataset"))
+    if isinstance(config.get("seed"), int):
+        row["seed"] = config["seed"]
+    return row
+
+
+def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dict:
+    """One tidy row for a run directory (which may not exist yet: then the run is pending).
+
+    State rules (docs/run-directory.md): a readable ``result.json`` → done; otherwise ``state.json``'s
+    state; neither → pending. An unreadable file is named in ``reason`` instead of raising.
+    """
+    run_dir = Path(run_dir)
+    notes: list[str] = []
+    config, why = _read_config(run_dir)
+    if why:
+        notes.append(why)
+    row: dict[str, Any] = {"run_dir": str(run_dir)}
+    row.update(_from_config(planned_config or {}))
+    row.update({k: v for k, v in _from_config(config).items() if v is not None})
+
+    result, why_result = _read_json(run_dir / "result.json")
+    state, why_state = _read_json(run_dir / "state.json")
+    if isinstance(result, dict):
+        row["state"], row["reason"] = "done", None
+        for key in ("dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5",
+                    "video_top1", "video_top5", "params", "macs_conv", "macs_all", "epochs"):
+            if result.get(key) is not None:
+                row[key] = result[key]
+        row["throughput"] = result.get("throughput_clips_s")
+        return row
+    if why_result:
+        notes.append(why_result)
+    elif result is not None:
+        notes.append("result.json: not a JSON object")
+    if isinstance(state, dict) and state.get("state") in STATES:
+        row["state"] = state["state"]
+        if state.get("reason"):
+            notes.insert(0, str(state["reason"]))
+        if isinstance(state.get("epoch"), int):
+            row["epochs"] = state["epoch"]
+    else:
+        row["state"] = "pending"
+        if why_state:
+            notes.append(why_state)
+        elif state is not None:
+            notes.append(f"state.json: no valid state (valid: {', '.join(STATES)})")
+    row["reason"] = "; ".join(notes) or None
+    return row
+
+
+def find_run_dirs(folder: str | Path) -> list[Path]:
+    """Every run directory below ``folder`` (a directory holding config.yaml, state.json or result.json)."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, files in os.walk(folder):
+        if any(name in files for name in RUN_FILES):
+            found.append(Path(root))
+            dirs[:] = []  # a run directory's checkpoints/ holds no further runs
+        else:
+            dirs.sort()
+    return sorted(found)
+
+
+def _tidy(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("top1", "top5", "video_top1", "video_top5", "throughput"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
+    for col in ("frames", "seed", "params", "macs_conv", "macs_all", "epochs"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
+    table["tp"] = table["tp"].astype("boolean")
+    for col in ("dataset", "module", "backbone", "model", "state", "reason", "run_dir"):
+        table[col] = table[col].astype(object).where(table[col].notna(), None)
+    return table
+
+
+def collect_folder(folder: str | Path) -> pd.DataFrame:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a directory")
+    return _tidy([read_run_dir(d) for d in find_run_dirs(folder)])
+
+
+def collect_reference(name: str) -> pd.DataFrame:
+    if name != "paper-mini":
+        raise DataError(f"unknown reference {name!r} (valid: {', '.join(REFERENCES)})")
+    grid = load_mini_grid()
+    table = grid.rename(columns={"flops": "macs_conv"})
+    table["state"] = "done"
+    table["run_dir"] = table["source"]
+    return _tidy(table.to_dict("records"))
+
+
+def collect_experiment(path: str | Path) -> pd.DataFrame:
+    """The experiment's planned runs, each read from its run directory (pending if not started)."""
+    from benchmark.grid import load_experiment  # the grid layer; imported late so analysis works without it
+
+    experiment = load_experiment(path)
+    return _tidy([read_run_dir(run.run_dir, run.config) for run in experiment.runs()])
+
+
+def collect_table(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for a bad file
+        raise DataError(f"{path}: cannot read a results table ({exc})") from exc
+    missing = [c for c in ("dataset", "module", "backbone", "tp", "frames", "top1") if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: not a results table, missing column(s) {', '.join(missing)}")
+    if "flops" in table.columns and "macs_conv" not in table.columns:
+        table = table.rename(columns={"flops": "macs_conv"})
+    if "state" not in table.columns:
+        table["state"] = "done"
+    return _tidy(table.to_dict("records"))
+
+
+def collect(source: str | Path) -> pd.DataFrame:
+    """One tidy row per run (columns ``COLUMNS``) from a reference name, experiment YAML, folder or table."""
+    text = str(source)
+    if text in REFERENCES:
+        return collect_reference(text)
+    path = Path(source)
+    if path.is_dir():
+        return collect_folder(path)
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        return collect_experiment(path)
+    if path.is_file() and path.suffix in (".csv", ".parquet"):
+        return collect_table(path)
+    raise DataError(
+        f"{source}: not a results source (give a reference name: {', '.join(REFERENCES)}; an experiment "
+        "YAML; a results folder; or a .csv/.parquet table written by 'stbench collect')"
+    )
+
+
+def write_table(table: pd.DataFrame, out: str | Path) -> Path:
+    """Write as CSV or parquet, chosen by the file extension."""
+    out = Path(out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise DataError(f"{out}: output must end in .csv or .parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    return out
+
+
+def done_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """Finished runs with an accuracy: what metrics and figures are made of."""
+    return table[(table["state"] == "done") & table["top1"].notna()]

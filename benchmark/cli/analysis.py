@@ -1,0 +1,108 @@
+"""``stbench collect | metrics | report | compare``: the analysis layer's commands.
+
+Heavy imports (pandas, matplotlib) happen inside the handlers so ``stbench --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmark.errors import ConfigError
+
+SOURCE_HELP = ("an experiment YAML, a results folder, a table written by 'stbench collect' (.csv/.parquet), "
+               "or a reference name (paper-mini)")
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", nargs="?", metavar="SOURCE", help=SOURCE_HELP)
+    parser.add_argument("--reference", metavar="NAME", help="use published reference results instead (paper-mini)")
+
+
+def _source(args) -> str:
+    if bool(args.source) == bool(args.reference):
+        raise ConfigError(f"stbench {args.command}: give exactly one of SOURCE or --reference NAME ({SOURCE_HELP})")
+    return args.source or args.reference
+
+
+def _collect(args):
+    from benchmark.analysis.collect import collect
+
+    return collect(_source(args))
+
+
+def cmd_collect(args) -> int:
+    from benchmark.analysis.collect import write_table
+
+    table = _collect(args)
+    if args.out:
+        path = write_table(table, args.out)
+        counts = table["state"].value_counts().to_dict()
+        print(f"{len(table)} runs ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}) -> {path}")
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from benchmark.analysis.metrics import format_summary, summarize
+
+    print(format_summary(summarize(_collect(args)), args.format))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from benchmark.analysis.report import build_report
+
+    written = build_report(_collect(args), args.out, source=_source(args))
+    print(f"report: {args.out}/index.html and report.md; {len(written['figures'])} figures, "
+          f"{len(written['tables'])} tables ({written['seconds']} s)")
+    for line in written["skipped"]:
+        print(f"  not drawn: {line}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from benchmark.analysis.compare import compare_modules, format_comparison
+
+    against = [m.strip() for m in args.against.split(",") if m.strip()]
+    if not against:
+        raise ConfigError("--against: give at least one module, e.g. I3D,S3D,TAM,TSM")
+    comparison = compare_modules(_collect(args), args.module, against, resamples=args.resamples, seed=args.seed)
+    if args.out:
+        from benchmark.analysis.collect import write_table
+
+        write_table(comparison, args.out)
+    print(format_comparison(comparison))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("collect", help="one tidy row per run (CSV or parquet)",
+                              description="Collect run results into one tidy table: one row per run with its state.")
+    _add_source(p)
+    p.add_argument("--out", metavar="FILE", help="output .csv or .parquet (default: CSV on stdout)")
+    p.set_defaults(func=cmd_collect)
+
+    p = subparsers.add_parser("metrics", help="Φ/Ψ per dataset and module (paper Eq. 1–2)",
+                              description="Spatial contribution Φ̄ and temporal improvement Ψ̄^ta, Ψ̄^{ta+tp} "
+                                          "against TSN without temporal pooling (paper 002, Table 7).")
+    _add_source(p)
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(func=cmd_metrics)
+
+    p = subparsers.add_parser("report", help="HTML + Markdown report with the paper's tables and figures")
+    _add_source(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=cmd_report)
+
+    p = subparsers.add_parser("compare", help="fair comparison of a new module, with paired bootstrap CIs",
+                              description="Side-by-side at matched dataset, backbone, frames and tp: top-1, Φ/Ψ, "
+                                          "params and MACs ratios, paired bootstrap 95%% CI of the difference.")
+    _add_source(p)
+    p.add_argument("--module", required=True, help="the new module")
+    p.add_argument("--against", default="I3D,S3D,TAM,TSM", help="comma-separated modules (default: %(default)s)")
+    p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
+    p.add_argument("--out", metavar="FILE", help="also write the comparison as .csv or .parquet")
+    p.set_defaults(func=cmd_compare)
