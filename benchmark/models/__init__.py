@@ -2,6 +2,7 @@
 
 from benchmark.models.build import build_model, input_normalization
 from benchmark.models.naming import ModelSpec, model_name, parse_model_name
+from benchmark.models.profile import profile_model
 from benchmark.models.registry import (
     ARCHITECTURES,
     BACKBONES,
@@ -28,6 +29,7 @@ __all__ = [
     "load_plugins",
     "model_name",
     "parse_model_name",
+    "profile_model",
     "register_architecture",
     "register_backbone",
     "register_module",
