@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -417,7 +418,7 @@ class _Trainer:
                         self._save_last(model, optimizer, scaler, st)
                         if bar is not None:
                             bar.close()
-                        signame = flag.received
+                        signame = signal.Signals(flag.received).name
                         reason = (f"preempted by signal {signame} at epoch {epoch + 1}, batch {batch_idx}; "
                                   "checkpointed, resume to continue")
                         if info.is_main:

@@ -1,0 +1,113 @@
+"""``stbench train`` and ``stbench test``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from benchmark.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train one run (a RUN.yaml or a model name) into a run directory",
+        description="Train one run by the paper's protocol (Table 12 defaults). Options override the YAML. "
+                    "Exit code 75 means: pre-empted and checkpointed, run again to resume.")
+    p.add_argument("run", metavar="RUN.yaml|MODEL", help="a run config file, or a model name such as TAM-ResNet18-f8")
+    p.add_argument("--dataset", help="dataset preset name (required with a model name)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    p.add_argument("--lr", type=float, help="learning rate for optim.reference_batch_size")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--pretrained", help="imagenet, none, or a weights file")
+    p.add_argument("--init-from", metavar="RUN_DIR", help="initialise from another run (progressive training)")
+    p.add_argument("--workers", type=int, help="data loader workers per process")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, dotted for sections (e.g. optim.grad_clip=5); repeatable")
+    p.add_argument("--run-dir", help="run directory (default: runs/<run_id> or runs/<dataset>-<model>-s<seed>)")
+    p.add_argument("--resume", choices=["auto", "never"], default="auto",
+                   help="auto: continue from the run directory's last checkpoint (default); never: start again")
+    p.set_defaults(func=_train)
+
+    t = subparsers.add_parser("test", help="evaluate a trained run with m clips x k crops per video",
+                              description="Video-level evaluation of RUN_DIR's best (or last) checkpoint; "
+                                          "writes test-c{m}x{k}.json and predictions-c{m}x{k}.csv into RUN_DIR.")
+    t.add_argument("run_dir", metavar="RUN_DIR")
+    t.add_argument("--clips", type=int, help="clips per video (default: the run's eval.clips)")
+    t.add_argument("--crops", type=int, help="spatial crops per clip (default: the run's eval.crops)")
+    t.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    t.add_argument("--average", choices=["logits", "softmax"])
+    t.add_argument("--workers", type=int)
+    t.set_defaults(func=_test)
+
+
+def _set_dotted(data: dict, key: str, value) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def build_config_dict(args: argparse.Namespace) -> dict:
+    """The run config from a YAML file or a model name, with the command-line overrides applied."""
+    from benchmark.config import load_yaml
+
+    source = Path(args.run)
+    if source.suffix in (".yaml", ".yml") or source.is_file():
+        data = load_yaml(source)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level")
+    else:
+        if not args.dataset:
+            raise ConfigError(f"train {args.run}: --dataset is required when training a model by name")
+        data = {"model": args.run}
+    flags = {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+             "init_from": args.init_from, "workers": args.workers, "device": args.device}
+    for key, value in flags.items():
+        if value is not None:
+            data[key] = value
+    if args.pretrained is not None:
+        data["pretrained"] = None if args.pretrained.lower() == "none" else args.pretrained
+    if args.lr is not None:
+        data.setdefault("optim", {})["lr"] = args.lr
+    for item in args.set:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        key, text = item.split("=", 1)
+        _set_dotted(data, key.strip(), yaml.safe_load(text))
+    return data
+
+
+def _train(args: argparse.Namespace) -> int:
+    from benchmark.engine import RunPreempted, load_run_config, train
+
+    data = build_config_dict(args)
+    cfg = load_run_config(data, where=args.run if Path(args.run).is_file() else "train")
+    from benchmark.engine.config import dataset_name
+
+    default_id = f"{dataset_name(cfg.dataset) or 'dataset'}-{cfg.model}-s{cfg.seed}"
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / (cfg.run_id or default_id)
+    try:
+        result = train(cfg, run_dir, resume=args.resume)
+    except RunPreempted as exc:
+        print(f"stbench train: {exc}")
+        return exc.exit_code
+    print(json.dumps({k: result[k] for k in ("run_id", "model", "top1", "top5", "video_top1", "video_top5")}))
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from benchmark.engine import evaluate
+
+    record = evaluate(args.run_dir, clips=args.clips, crops=args.crops, checkpoint=args.checkpoint,
+                      average=args.average, workers=args.workers)
+    print(json.dumps(record))
+    return 0
