@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmark.errors import ModelError
 from benchmark.models.build import build_model
 from benchmark.models.naming import ModelSpec, parse_model_name
 
@@ -103,7 +104,9 @@ def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224) -> d
     """
     spec = parse_model_name(name) if isinstance(name, str) else name
     if size < 32:
-        raise ValueError(f"size must be at least 32 pixels, got {size}")
+        raise ModelError(f"profile size must be at least 32 pixels, got {size}")
+    if num_classes < 1:
+        raise ModelError(f"num_classes must be positive, got {num_classes}")
     with torch.device("meta"):
         model = build_model(spec, num_classes)
         clip = torch.empty(1, 3, spec.frames, size, size)
