@@ -1,0 +1,103 @@
+"""Pieces shared by the complete architectures: option checking, weight loading, initialisation.
+
+The leading underscore keeps ``load_plugins`` from importing this file as an architecture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from benchmark.errors import ModelError
+from benchmark.models.weights import read_state_dict
+
+
+def check_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
+    """Reject options a builder does not understand, listing the ones it does."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ModelError(
+            f"{name}: unknown option(s) {', '.join(unknown)} (valid options: {', '.join(sorted(allowed))})"
+        )
+
+
+def reject_tp(spec, why: str) -> None:
+    if spec.tp:
+        raise ModelError(f"{spec.name}: {spec.module} does not support temporal pooling ('-tp'): {why}")
+
+
+def check_dropout(name: str, dropout) -> float:
+    if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
+        raise ModelError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
+    return float(dropout)
+
+
+def load_local_weights(model: nn.Module, pretrained, name: str, *, imagenet_hint: str,
+                       optional: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> None:
+    """Load ``pretrained`` (None or a local file) into ``model``.
+
+    These architectures have no torchvision ImageNet weights, so ``"imagenet"`` is refused with
+    ``imagenet_hint`` saying what to pass instead. Every parameter must match by name and shape (a
+    silent partial load would make a comparison unfair), except keys starting with a prefix in
+    ``optional``, which keep their initialisation when the file lacks them; keys of the file that
+    start with a prefix in ``ignore`` (e.g. an ImageNet classifier) are skipped.
+    """
+    if pretrained is None:
+        return
+    if pretrained == "imagenet":
+        raise ModelError(f"{name}: pretrained='imagenet' is not available: {imagenet_hint}")
+    if not isinstance(pretrained, (str, Path)):
+        raise ModelError(f"{name}: pretrained must be None or a local weights file, got {pretrained!r}")
+    state = {k: v for k, v in read_state_dict(pretrained).items() if not k.startswith(ignore)}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not (optional and k.startswith(optional))]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+                parts.append(f"{label}: {', '.join(keys[:5])}{more}")
+        raise ModelError(f"{name}: weights in {pretrained} do not fit the model ({'; '.join(parts)})")
+    model.load_state_dict(state, strict=False)
+
+
+def msra_init(model: nn.Module, fc_std: float = 0.01) -> None:
+    """He (fan-out) init for convs, unit BN, small normal init for the classifier."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=fc_std)
+            nn.init.zeros_(m.bias)
+
+
+def check_input(name: str, x: torch.Tensor, frames: int) -> None:
+    if x.dim() != 5 or x.shape[1] != 3:
+        raise ModelError(f"{name}: expected input (B, 3, T, H, W), got {tuple(x.shape)}")
+    if x.shape[2] != frames:
+        raise ModelError(f"{name}: built for {frames} frames, got an input with T={x.shape[2]}")
+
+
+class Classifier(nn.Module):
+    """Dropout + fc on pooled features. Declares 0 convention-(a) MACs to the profiler: the
+    official tables exclude the classifier, whose cost depends on the dataset's class count."""
+
+    def __init__(self, in_features: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(in_features, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.dropout(x))
+
+    def conv_macs(self, inputs, output) -> int:
+        return 0
