@@ -172,10 +172,22 @@ def collect_reference(name: str) -> pd.DataFrame:
 
 def collect_experiment(path: str | Path) -> pd.DataFrame:
     """The experiment's planned runs, each read from its run directory (pending if not started)."""
-    from benchmark.grid import load_experiment  # the grid layer; imported late so analysis works without it
+    try:  # the grid layer; imported late so analysis works without it
+        from benchmark.grid import load_experiment
+    except ImportError:
+        try:
+            from benchmark.grid.spec import load_experiment
+        except ImportError as exc:
+            raise DataError(f"{path}: experiment sources need the grid layer (benchmark.grid): {exc}") from exc
 
     experiment = load_experiment(path)
-    return _tidy([read_run_dir(run.run_dir, run.config) for run in experiment.runs()])
+    rows = []
+    for run in experiment.runs():
+        row = read_run_dir(run.run_dir, run.config)
+        # the experiment's own labels (its dataset names) keep done and unfinished runs in one group
+        row.update({k: v for k, v in getattr(run, "cell", {}).items() if k in COLUMNS and v is not None})
+        rows.append(row)
+    return _tidy(rows)
 
 
 def collect_table(path: str | Path) -> pd.DataFrame:
