@@ -7,8 +7,8 @@ module of each stage is the downsample variant: its main branch strides the spat
 identity is replaced by average pooling + 1x1x1 conv, and the two halves are concatenated, doubling
 the width. Stem: 1x7x7 (stride 2) then 3x1x1 convs with 4G channels; stages have 8G/16G/32G/64G
 channels; global average pool, dropout, fc. No official code was released: choices the paper does
-not state (stride on the group conv, 3x3 average pooling with BN after the shortcut conv, ReLU after
-the merge) are ours; the parameter and FLOP counts they give match the paper's tables.
+not state (stride on the group conv, 2x2 average pooling (ceil mode, so odd sizes match the strided conv)
+and BN after the shortcut conv, ReLU after the merge) are ours; the parameter and FLOP counts they give match the paper's tables.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class SEVModule(nn.Module):
         self.temporal = conv_bn(channels, channels, (3, 1, 1), relu=False)
         self.shortcut = None
         if downsample:
-            self.shortcut = nn.Sequential(nn.AvgPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+            self.shortcut = nn.Sequential(nn.AvgPool3d((1, 2, 2), stride=(1, 2, 2), ceil_mode=True),
                                           *conv_bn(channels, channels, (1, 1, 1), relu=False))
         self.final_bn = self.temporal[1]
 
