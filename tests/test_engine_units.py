@@ -71,20 +71,24 @@ def test_lr_scaling_rule():
 
 def test_run_config_resolves_protocol_and_rejects_typos():
     cfg = load_run_config({"model": "TSN-ResNet18-f16", "dataset": "mini-kinetics"})
+    assert cfg.dataset["name"] == "mini-kinetics" and cfg.dataset["num_classes"] == 200  # recorded in full
+    assert (cfg.eval.clips, cfg.eval.crops) == (10, 3)  # the dataset's test views
     assert (cfg.epochs, cfg.schedule.name, cfg.schedule.milestones) == (45, "multistep", [15, 30, 40])
     assert (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay, cfg.dropout) == (0.01, 0.9, 5e-4, 0.5)
     assert cfg.pretrained == "imagenet"  # "auto" without init_from
-    cfg = load_run_config({"model": "TSN-ResNet18-f16", "dataset": "x", "init_from": "runs/f8"})
+    cfg = load_run_config({"model": "TSN-ResNet18-f16", "dataset": "synthetic-temporal", "init_from": "runs/f8"})
     assert cfg.pretrained is None
     with pytest.raises(ConfigError, match=r"optim: unknown key 'lrr'; did you mean 'lr'\?.*valid keys"):
-        load_run_config({"model": "TSN-ResNet18-f8", "dataset": "x", "optim": {"lrr": 0.1}})
+        load_run_config({"model": "TSN-ResNet18-f8", "dataset": "synthetic-temporal", "optim": {"lrr": 0.1}})
     with pytest.raises(ConfigError, match="unknown key 'epoch'.*valid keys: .*epochs"):
-        load_run_config({"model": "TSN-ResNet18-f8", "dataset": "x", "epoch": 3})
+        load_run_config({"model": "TSN-ResNet18-f8", "dataset": "synthetic-temporal", "epoch": 3})
     with pytest.raises(ConfigError, match="milestones: 40 is outside"):
-        load_run_config({"model": "TSN-ResNet18-f8", "dataset": "x", "epochs": 35,
+        load_run_config({"model": "TSN-ResNet18-f8", "dataset": "synthetic-temporal", "epochs": 35,
                          "schedule": {"name": "multistep", "milestones": [10, 40]}})
+    with pytest.raises(ConfigError, match="dataset.*unknown key 'nm_classes'"):
+        load_run_config({"model": "TSN-ResNet18-f8", "dataset": {"preset": "mini-ssv2", "nm_classes": 3}})
     with pytest.raises(ConfigError, match="model"):
-        load_run_config({"model": "NoSuch-ResNet18-f8", "dataset": "x"})
+        load_run_config({"model": "NoSuch-ResNet18-f8", "dataset": "synthetic-temporal"})
 
 
 # --------------------------------------------------------------------------- accuracy maths

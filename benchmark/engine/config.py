@@ -52,8 +52,8 @@ class EvalConfig:
 
     every: int = 1
     video_level: bool = True
-    clips: int = 10
-    crops: int = 1
+    clips: int | None = None  # None: the dataset's test_clips
+    crops: int | None = None  # None: the dataset's test_crops (1, 3 or 10)
     average: Literal["logits", "softmax"] = "logits"
     batch_size: int | None = None  # None: the training batch size
     split: str = "val"
@@ -62,9 +62,9 @@ class EvalConfig:
 @dataclass
 class RunConfig:
     model: str
-    dataset: Any  # a preset name or a DataConfig mapping (see benchmark.data)
+    dataset: Any  # a preset name, {preset: name, overrides...} or a full DataConfig mapping (benchmark.data)
     run_id: str | None = None  # None: the run directory's name
-    num_classes: int | None = None  # None: from the dataset
+    num_classes: int | None = None  # None: the dataset's
     pretrained: str | None = "auto"  # "auto": imagenet unless init_from is set; None; "imagenet"; a path
     dropout: float | None = None
     inflate: str = "copy"
@@ -80,7 +80,7 @@ class RunConfig:
     cudnn_benchmark: bool = True  # on CUDA only; off when deterministic
     deterministic: bool = False
     sync_bn: bool = False
-    workers: int = 4
+    workers: int | None = None  # data loader workers per process; None: the dataset's num_workers
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = 20
     max_steps_per_epoch: int | None = None  # cap for smoke runs; None: the whole epoch
@@ -93,7 +93,7 @@ class RunConfig:
 
 
 def dataset_name(dataset: Any) -> str | None:
-    """A short name of the dataset entry, for the protocol and the result record."""
+    """A short name of the dataset entry (a preset name or the mapping's ``name``)."""
     if isinstance(dataset, str):
         return dataset
     if isinstance(dataset, dict):
@@ -113,13 +113,16 @@ def _check_positive(value: Any, where: str, allow_zero: bool = False) -> None:
 
 def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
     """Fill every protocol default and check the values that ``from_dict`` cannot."""
+    from benchmark.data import data_config_dict, resolve_data_config
     from benchmark.models import parse_model_name
 
     try:
         spec = parse_model_name(cfg.model)
     except Exception as exc:  # ModelError: re-raise naming the field
         raise ConfigError(f"{where}: model: {exc}") from exc
-    proto = protocol.protocol_defaults(spec.frames, dataset_name(cfg.dataset))
+    # The full dataset mapping is recorded, so the run does not depend on preset defaults later.
+    data_cfg = resolve_data_config(cfg.dataset, f"{where}: dataset")
+    proto = protocol.protocol_defaults(spec.frames, data_cfg.name)
     optim = dataclasses.replace(
         cfg.optim,
         lr=proto["lr"] if cfg.optim.lr is None else cfg.optim.lr,
@@ -135,9 +138,18 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
     pretrained = cfg.pretrained
     if pretrained == "auto":
         pretrained = None if cfg.init_from else "imagenet"
+    evaluation = dataclasses.replace(
+        cfg.eval,
+        clips=data_cfg.test_clips if cfg.eval.clips is None else cfg.eval.clips,
+        crops=data_cfg.test_crops if cfg.eval.crops is None else cfg.eval.crops,
+    )
     out = dataclasses.replace(
         cfg,
         model=spec.name,
+        dataset=data_config_dict(data_cfg),
+        num_classes=data_cfg.num_classes if cfg.num_classes is None else cfg.num_classes,
+        eval=evaluation,
+        workers=data_cfg.num_workers if cfg.workers is None else cfg.workers,
         pretrained=pretrained,
         dropout=proto["dropout"] if cfg.dropout is None else cfg.dropout,
         epochs=epochs,

@@ -17,9 +17,9 @@ from benchmark.engine.sampling import ResumableSampler, SampleSeeded
 
 def resolve_dataset(entry: Any, where: str):
     """A preset name or mapping (the ``dataset:`` section) -> the data layer's ``DataConfig``."""
-    from benchmark import data
+    from benchmark.data import resolve_data_config
 
-    return data.resolve_data_config(entry, where=where)
+    return resolve_data_config(entry, where)
 
 
 def num_classes_of(data_cfg) -> int:
@@ -35,9 +35,14 @@ def build_split(data_cfg, split: str, *, frames: int, mean, std, train: bool, se
 
 
 def _collate(dataset):
-    from benchmark import data
+    """The data layer's collate: stacks good samples, drops bad ones and counts them in ``skipped``."""
+    from benchmark.data.dataset import VideoCollate
 
-    return getattr(data, "collate", None) or getattr(dataset, "collate", None)
+    c = dataset.cfg
+    view = (3, dataset.frames, c.crop, c.crop)
+    if not dataset.train and dataset.num_crops == 3:  # 3-crop testing keeps the full resized frame
+        view = (3, dataset.frames, c.resize, c.resize)
+    return VideoCollate(view if dataset.num_views == 1 else (dataset.num_views, *view))
 
 
 def train_loader(dataset, *, batch_size: int, workers: int, seed: int, rank: int, world: int,

@@ -194,19 +194,22 @@ def write_predictions(out_dir: Path, merged: dict, videos: list[str] | None, ste
 
 
 def _video_names(dataset) -> list[str] | None:
-    for attr in ("videos", "names", "paths"):
-        value = getattr(dataset, attr, None)
-        if isinstance(value, list | tuple):
-            return [str(v) for v in value]
-    entries = getattr(dataset, "entries", None) or getattr(dataset, "samples", None)
-    if isinstance(entries, list | tuple) and entries:
-        first = entries[0]
-        for attr in ("path", "folder", "video"):
-            if hasattr(first, attr):
-                return [str(getattr(e, attr)) for e in entries]
-        if isinstance(first, tuple | list):
-            return [str(e[0]) for e in entries]
-    return None
+    """Each list entry's video (relative to the dataset root), indexed like ``batch["index"]``."""
+    entries = getattr(dataset, "entries", None)
+    if not isinstance(entries, list | tuple):
+        return None
+    root = Path(dataset.cfg.root)
+    names = []
+    for entry in entries:
+        path = getattr(entry, "path", None)
+        if path is None:
+            names.append("")
+            continue
+        try:
+            names.append(str(Path(path).relative_to(root)))
+        except ValueError:
+            names.append(str(path))
+    return names
 
 
 # --------------------------------------------------------------------------- training

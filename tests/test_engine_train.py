@@ -1,0 +1,252 @@
+"""End-to-end engine runs on a tiny real dataset (synthetic frame folders) with a real TSN-ResNet18.
+
+Training runs in subprocesses through the ``stbench`` CLI, as a user or the launcher runs it, so that
+signals (SIGKILL, SIGTERM) and DDP (torchrun, gloo) are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from benchmark.data.synthetic import generate
+from benchmark.engine import EXIT_REQUEUE, RunFailed, load_run_config, run_state, train
+from benchmark.engine.checkpoint import init_from_run
+from benchmark.engine.rundir import read_metrics
+from benchmark.engine.schema import validate_metrics_line, validate_result
+from benchmark.errors import ModelError
+from benchmark.models import build_model
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 3
+# Fields of a metrics line that depend on the wall clock, not on the computation.
+TIMING = {"epoch_time_s", "clips_per_s", "time"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    # 24 training clips = 6 batches of 4 per epoch; 11 validation clips: odd, so 2 ranks need padding.
+    generate("temporal", out, num_train=24, num_val=11, size=32, frames_per_video=8, seed=0, formats=("frames",))
+    return out
+
+
+def run_config(data_dir: Path, **overrides) -> dict:
+    cfg = {
+        "model": "TSN-ResNet18-f4",
+        "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
+        "pretrained": None,
+        "epochs": EPOCHS,
+        "batch_size": 4,
+        "workers": 0,
+        "deterministic": True,
+        "log_every": 1,
+        "eval": {"clips": 2, "crops": 1},
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def stbench(*args: str, torchrun: int = 0, timeout: float = 120) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "benchmark", *args]
+    if torchrun:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}",
+               f"--master_port={port}", "--master_addr=127.0.0.1", "-m", "benchmark", *args]
+    return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=timeout)
+
+
+def start_and_signal(config: Path, run_dir: Path, sig: int, marker: str) -> subprocess.Popen:
+    """Start a training run, wait until ``marker`` appears in its log (mid-epoch), send ``sig``."""
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "train", str(config), "--run-dir", str(run_dir)],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = run_dir / "log.txt"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if log.is_file() and marker in log.read_text():
+            break
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before {marker!r}:\n{proc.stdout.read()}")
+        time.sleep(0.01)
+    else:
+        proc.kill()
+        raise AssertionError(f"{marker!r} never appeared in {log}")
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert not (run_dir / "result.json").exists(), "the run finished before the signal: test is void"
+    return proc
+
+
+def comparable(lines: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
+
+
+def final_weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    assert comparable(read_metrics(a)) == comparable(read_metrics(b))
+    wa, wb = final_weights(a), final_weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    ra, rb = (json.loads((d / "result.json").read_text()) for d in (a, b))
+    for key in ("top1", "top5", "video_top1", "video_top5", "best_epoch", "samples_skipped"):
+        assert ra[key] == rb[key], key
+    pa, pb = (np.load(d / "predictions.npz") for d in (a, b))
+    assert np.array_equal(pa["scores"], pb["scores"])
+
+
+@pytest.fixture(scope="module")
+def reference_run(data_dir, tmp_path_factory) -> Path:
+    """An uninterrupted run: the truth the interrupted ones must reproduce exactly."""
+    base = tmp_path_factory.mktemp("reference")
+    config = write_config(base / "run.yaml", run_config(data_dir))
+    proc = stbench("train", str(config), "--run-dir", str(base / "run"))
+    assert proc.returncode == 0, proc.stderr
+    return base / "run"
+
+
+def test_run_directory_records_match_schema(reference_run):
+    assert run_state(reference_run)["state"] == "done"
+    result = validate_result(json.loads((reference_run / "result.json").read_text()))
+    assert result["model"] == "TSN-ResNet18-f4" and result["frames"] == 4 and result["num_classes"] == 4
+    assert result["epochs"] == EPOCHS and result["params"] > 1e7 and result["macs_conv"] > 0
+    assert result["environment"]["world_size"] == 1 and result["code_version"]["package"]
+    metrics = read_metrics(reference_run)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    for line in metrics:
+        validate_metrics_line(line)
+        assert line["train_clips"] == 24 and line["val_clips"] == 11
+    assert result["top1"] == max(m["val_top1"] for m in metrics)
+    # The resolved config reproduces itself (every default filled in).
+    cfg = load_run_config(reference_run / "config.yaml")
+    assert cfg.epochs == EPOCHS and cfg.optim.momentum == 0.9 and cfg.schedule.name == "cosine"
+    rows = (reference_run / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "index,video,label,pred,correct1,correct5"
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(11))
+    correct = sum(int(r.split(",")[4]) for r in rows[1:])
+    assert result["video_top1"] == pytest.approx(100 * correct / 11)
+    ckpt = torch.load(reference_run / "checkpoints" / "best.pt", weights_only=True)
+    assert ckpt["epoch"] == result["best_epoch"]
+
+
+def test_sigkill_mid_epoch_then_resume_is_exact(reference_run, data_dir, tmp_path):
+    config = write_config(tmp_path / "run.yaml", run_config(data_dir))
+    run_dir = tmp_path / "run"
+    proc = start_and_signal(config, run_dir, signal.SIGKILL, "epoch 2 batch 3/")
+    assert proc.returncode == -signal.SIGKILL
+    assert run_state(run_dir)["state"] == "running"  # the files cannot know the process died
+    resumed = stbench("train", str(config), "--run-dir", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in (run_dir / "log.txt").read_text()
+    assert_same_run(reference_run, run_dir)
+
+
+def test_sigterm_checkpoints_mid_epoch_and_requeue_resumes_exactly(reference_run, data_dir, tmp_path):
+    config = write_config(tmp_path / "run.yaml", run_config(data_dir))
+    run_dir = tmp_path / "run"
+    proc = start_and_signal(config, run_dir, signal.SIGTERM, "epoch 2 batch 2/")
+    assert proc.returncode == EXIT_REQUEUE
+    state = run_state(run_dir)
+    assert state["state"] == "pending" and "SIGTERM" in state["reason"]
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["state"]["epoch"] == 1 and 2 <= ckpt["state"]["batch"] < 6  # mid-epoch 2
+    resumed = stbench("train", str(config), "--run-dir", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(reference_run, run_dir)
+    # A finished run is not trained again.
+    again = stbench("train", str(config), "--run-dir", str(run_dir))
+    assert again.returncode == 0 and "resumed" not in again.stderr
+
+
+def test_ddp_two_processes_train_and_evaluate_like_one(reference_run, data_dir, tmp_path):
+    config = write_config(tmp_path / "run.yaml", run_config(data_dir, epochs=1))
+    ddp_dir = tmp_path / "ddp"
+    proc = stbench("train", str(config), "--run-dir", str(ddp_dir), torchrun=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = validate_result(json.loads((ddp_dir / "result.json").read_text()))
+    assert result["environment"]["world_size"] == 2
+    assert read_metrics(ddp_dir)[0]["train_clips"] == 24 and read_metrics(ddp_dir)[0]["val_clips"] == 11
+    # The same trained model evaluated by 2 processes and by 1: 11 videos, each counted once.
+    records = {}
+    for n in (2, 0):
+        proc = stbench("test", str(reference_run), "--clips", "2", torchrun=n)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        records[n] = (json.loads((reference_run / "test-c2x1.json").read_text()),
+                      np.load(reference_run / "predictions-c2x1.npz"))
+    (r2, p2), (r1, p1) = records[2], records[0]
+    assert r2["videos"] == r1["videos"] == 11
+    assert p2["index"].tolist() == p1["index"].tolist() == list(range(11))
+    assert np.allclose(p2["scores"], p1["scores"], atol=1e-4)
+    assert r2["top1"] == r1["top1"] and r2["top5"] == r1["top5"]
+    # ... and the same as the training run's own final video-level evaluation (2 clips).
+    assert r1["top1"] == json.loads((reference_run / "result.json").read_text())["video_top1"]
+
+
+def test_progressive_init_loads_weights_and_names_mismatches(reference_run, data_dir, tmp_path):
+    best = torch.load(reference_run / "checkpoints" / "best.pt", weights_only=True)["model"]
+    f8 = build_model("TSN-ResNet18-f8", 4, pretrained=None)
+    init_from_run(f8, reference_run)
+    for key, value in f8.state_dict().items():
+        assert torch.equal(value, best[key]), key
+    # Through the engine: an f8 run from the f4 run, with a vanishing learning rate, keeps its weights.
+    torch.set_num_threads(1)
+    cfg = run_config(data_dir, model="TSN-ResNet18-f8", epochs=1, init_from=str(reference_run),
+                     max_steps_per_epoch=1, eval={"video_level": False},
+                     optim={"lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0})
+    train(cfg, tmp_path / "f8")
+    trained = torch.load(tmp_path / "f8" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    params = dict(build_model("TSN-ResNet18-f8", 4).named_parameters())
+    for key in params:
+        assert torch.allclose(trained[key], best[key], atol=1e-6), key
+    # A mismatch (5 classes instead of 4) is an error naming the parameter and both shapes.
+    bad = run_config(data_dir, model="TSN-ResNet18-f8", epochs=1, init_from=str(reference_run), num_classes=5)
+    with pytest.raises(ModelError, match=r"shape mismatch for parameter '.*fc.*weight'.*\(4, 512\).*\(5, 512\)"):
+        train(bad, tmp_path / "bad")
+    state = run_state(tmp_path / "bad")
+    assert state["state"] == "failed" and "shape mismatch" in state["reason"]
+
+
+def test_non_finite_loss_fails_the_run_with_reason(data_dir, tmp_path):
+    torch.set_num_threads(1)
+    cfg = run_config(data_dir, epochs=1, optim={"lr": 1e30})
+    with pytest.raises(RunFailed, match="non-finite training loss"):
+        train(cfg, tmp_path / "nan")
+    state = run_state(tmp_path / "nan")
+    assert state["state"] == "failed" and "non-finite training loss" in state["reason"]
+    assert not (tmp_path / "nan" / "result.json").exists()
+
+
+def test_cli_rejects_config_typos(data_dir, tmp_path):
+    cfg = run_config(data_dir)
+    cfg["optim"] = {"momentun": 0.8}
+    config = write_config(tmp_path / "typo.yaml", cfg)
+    proc = stbench("train", str(config), "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert "typo.yaml" in proc.stderr and "unknown key 'momentun'" in proc.stderr and "momentum" in proc.stderr
+    assert not (tmp_path / "run").exists()
