@@ -190,8 +190,9 @@ def plot_accuracy_vs_macs(acc: pd.DataFrame, path: Path) -> tuple[Path | None, s
             if m.empty:
                 continue
             sizes = 20 + 600 * (m["params_m"].fillna(0) / size_ref)
-            ax.scatter(m["gmacs"], m["top1"], s=sizes, color=palette[module], alpha=0.55,
-                       edgecolors=np.where(m["tp"], "black", "none"), linewidths=0.8, label=module)
+            # facecolors, not color=: color would also override the edge colours that mark tp
+            ax.scatter(m["gmacs"], m["top1"], s=sizes, facecolors=[(*palette[module], 0.55)] * len(m),
+                       edgecolors=np.where(m["tp"], "black", "none"), linewidths=1.2, label=module)
         span = rows["gmacs"].max() / max(rows["gmacs"].min(), 1e-12)
         if span > 8:
             ax.set_xscale("log")
