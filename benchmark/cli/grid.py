@@ -1,0 +1,128 @@
+"""``stbench plan | launch | status | cancel EXPERIMENT.yaml``."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("plan", help="list an experiment's runs, dependencies and compute, launching nothing")
+    p.add_argument("experiment", help="experiment YAML (see experiments/)")
+    p.add_argument("--no-estimate", action="store_true", help="skip the compute estimate (profiles every model)")
+    p.add_argument("--summary", action="store_true", help="only the totals, not one line per run")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_plan)
+
+    p = subparsers.add_parser("launch", help="submit the runs that are not done (idempotent)")
+    p.add_argument("experiment")
+    p.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="local: on this machine, waiting for the runs (default); slurm: submit and return")
+    p.add_argument("--profile", default=None, help="SLURM cluster profile: a name in slurm/ or a YAML path (default: local)")
+    p.add_argument("--parallel", type=int, default=1, help="local executor: runs at the same time (default 1)")
+    p.add_argument("--hold", action="store_true", help="slurm: submit held (release with 'scontrol release')")
+    p.add_argument("--runs", default=None, metavar="GLOB", help="only the runs whose id matches, e.g. 'mini-ssv2/TAM-*'")
+    p.set_defaults(func=_launch)
+
+    p = subparsers.add_parser("status", help="table of an experiment's runs: state, epoch, top-1, job, reason")
+    p.add_argument("experiment")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_status)
+
+    p = subparsers.add_parser("cancel", help="cancel the queued and running jobs of an experiment")
+    p.add_argument("experiment")
+    p.set_defaults(func=_cancel)
+
+
+def _plan(args) -> int:
+    from benchmark.grid import load_experiment
+    from benchmark.grid.estimate import estimate, human
+
+    exp = load_experiment(args.experiment)
+    runs = exp.runs()
+    deps = exp.dependencies()
+    estimates = None
+    if not args.no_estimate:
+        print(f"profiling the models of {len(runs)} runs (meta device)...", file=sys.stderr)
+        estimates = {e.run_id: e for e in estimate(exp, runs)}
+    total = sum(e.macs or 0 for e in estimates.values()) if estimates else None
+    if args.format == "json":
+        out = {
+            "experiment": exp.name, "output": str(exp.output), "runs": len(runs), "dependencies": len(deps),
+            "total_macs": total,
+            "plan": [{
+                "run_id": r.run_id, "run_dir": str(r.run_dir), "depends_on": r.depends_on,
+                "model": r.config["model"], "epochs": r.config["epochs"], "batch_size": r.config["batch_size"],
+                **({"macs_per_clip": estimates[r.run_id].macs_per_clip,
+                    "clips_per_epoch": estimates[r.run_id].clips_per_epoch,
+                    "macs": estimates[r.run_id].macs} if estimates else {}),
+            } for r in runs],
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"experiment {exp.name}: {args.experiment} -> {exp.output}")
+    if not args.summary:
+        header = ["run", "depends on", "epochs", "batch", "init"]
+        if estimates:
+            header += ["GMACs/clip", "clips/epoch", "compute"]
+        table = [header]
+        for r in runs:
+            row = [r.run_id, ", ".join(r.depends_on) or "-", str(r.config["epochs"]), str(r.config["batch_size"]),
+                   "progressive" if r.config.get("init_from") else str(r.config.get("pretrained") or "random")]
+            if estimates:
+                e = estimates[r.run_id]
+                row += [f"{e.macs_per_clip / 1e9:.1f}", str(e.clips_per_epoch or "?"),
+                        human(e.macs) if e.macs is not None else "?"]
+            table.append(row)
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        for row in table:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    print(f"{len(runs)} runs, {len(deps)} dependencies (progressive: each run starts from its half-frame run)")
+    if estimates:
+        sources = sorted({e.clips_source for e in estimates.values()})
+        unknown = sum(1 for e in estimates.values() if e.macs is None)
+        print(f"compute estimate: {human(total)} = MACs per clip x training clips x epochs, summed "
+              f"(forward passes; training is about 3x that)" + (f"; {unknown} runs without a clip count" if unknown else ""))
+        print(f"clips per epoch from: {'; '.join(sources)}")
+    return 0
+
+
+def _launch(args) -> int:
+    from benchmark.grid import load_experiment
+    from benchmark.launch import format_table, launch, status
+
+    exp = load_experiment(args.experiment)
+    only = (lambda r: fnmatch.fnmatchcase(r.run_id, args.runs)) if args.runs else None
+    report = launch(exp, executor=args.executor, profile=args.profile, parallel=args.parallel,
+                    hold=args.hold, only=only)
+    print(f"{exp.name}: {report.summary()}")
+    if args.executor == "local":
+        print(format_table(status(exp)))
+        return 1 if report.failed or report.blocked else 0
+    return 0
+
+
+def _status(args) -> int:
+    from benchmark.grid import load_experiment
+    from benchmark.launch import format_table, status
+
+    views = status(load_experiment(args.experiment))
+    if args.format == "json":
+        print(json.dumps([{
+            "run_id": v.run_id, "state": v.state, "epoch": v.epoch, "best_top1": v.best_top1,
+            "job_id": v.job_id, "executor": v.executor, "elapsed_s": v.elapsed_s, "reason": v.reason,
+            "run_dir": str(v.run.run_dir),
+        } for v in views.values()], indent=2))
+    else:
+        print(format_table(views))
+    return 0
+
+
+def _cancel(args) -> int:
+    from benchmark.grid import load_experiment
+    from benchmark.launch import cancel
+
+    cancelled = cancel(load_experiment(args.experiment))
+    print(f"cancelled {len(cancelled)} job(s)" + (": " + ", ".join(cancelled) if cancelled else ""))
+    return 0

@@ -1,0 +1,72 @@
+"""The callable that submitit runs for one planned run, locally or as a SLURM task.
+
+It only calls ``benchmark.engine.train(config, run_dir, resume="auto")``: the run directory's
+checkpoint, not this object, carries the progress, so a requeued or relaunched job simply resumes.
+
+Pre-emption and time limits: SLURM sends SIGUSR1 ``signal_delay_s`` before the limit (the launcher
+asks for ``--signal=USR1@...``); the engine checkpoints at the next step and raises
+``RunPreempted``. If the scheduler still sees the job running (a time-limit warning, not a kill),
+the job requeues itself; if SLURM is already requeueing or cancelling it (``scontrol requeue``,
+``scancel``, pre-emption by SIGTERM), it just exits. Either way it exits without a submitit result,
+so the job is not reported finished while it waits to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class RunJob:
+    def __init__(self, run_id: str, config: dict, run_dir: str | Path, threads: int | None = None):
+        self.run_id = run_id
+        self.config = config
+        self.run_dir = str(run_dir)
+        self.threads = threads
+
+    def __call__(self) -> dict:
+        import torch
+
+        from benchmark.engine import RunPreempted, train
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "RANK" not in os.environ:
+            import submitit
+
+            # One task per GPU: RANK, WORLD_SIZE, MASTER_ADDR/PORT for the engine's DDP set-up.
+            submitit.helpers.TorchDistributedEnvironment().export()
+        try:
+            return train(self.config, self.run_dir, resume="auto")
+        except RunPreempted as exc:
+            log.warning("%s: %s", self.run_id, exc)
+            _requeue_if_still_running()
+            sys.exit(-1)
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's own pre-emption hook: resubmit unchanged; the engine resumes from ``last.pt``."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(RunJob(self.run_id, self.config, self.run_dir, self.threads))
+
+    def __repr__(self) -> str:
+        return f"RunJob({self.run_id!r})"
+
+
+def _requeue_if_still_running() -> None:
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job or int(os.environ.get("SLURM_PROCID", "0")) != 0:
+        return
+    try:
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+        if state == "RUNNING":
+            subprocess.run(["scontrol", "requeue", job], capture_output=True, timeout=30, check=True)
+            log.warning("requeued job %s; it will resume from its checkpoint", job)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.error("could not requeue job %s: %s", job, exc)
