@@ -88,6 +88,7 @@ def test_collect_reference_and_errors(tmp_path):
     assert main(["collect", "--reference", "paper-typo"]) == 2
 
 
+@pytest.mark.slow  # imports the grid, engine and data layers
 def test_collect_experiment_lists_planned_runs(tmp_path):
     grid = pytest.importorskip("benchmark.grid.spec")
     spec = tmp_path / "exp.yaml"
