@@ -103,3 +103,20 @@ def test_cli_metrics_formats(capsys):
     assert main(["metrics", "--reference", "paper-mini"]) == 0
     out = capsys.readouterr().out
     assert "Ψ̄^ta" in out and "mini-mit" in out
+
+
+def test_uncomputable_cells_are_null_in_json_and_explained(tmp_path, capsys):
+    ds = "synthetic-temporal"
+    make_run(tmp_path, "TSN-ResNet18-f8", ds, top1=30.0)
+    run = make_run(tmp_path, "TAM-ResNet18-f8", ds, top1=40.0)
+    arch = tmp_path / ds / "VoV3D-M-f16"  # a complete architecture: no backbone, so no TSN baseline
+    arch.mkdir()
+    record = json.loads((run / "result.json").read_text())
+    record.update(model="VoV3D-M-f16", module="VoV3D-M", backbone=None, frames=16)
+    (arch / "result.json").write_text(json.dumps(record))
+    assert main(["metrics", str(tmp_path), "--format", "json"]) == 0
+    records = {r["module"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["VoV3D-M"]["phi"] is None and records["VoV3D-M"]["n"] == 0
+    assert records["VoV3D-M"]["missing"] == ["VoV3D-M-f16: no backbone, so no TSN baseline"]
+    assert records["TAM"]["psi_ta"] == pytest.approx(10 / 70) and records["TAM"]["psi_ta_tp"] is None
+    assert main(["metrics", str(tmp_path / "synthetic-temporal" / "TSN-ResNet18-f8" / "nothing")]) == 2

@@ -93,7 +93,8 @@ def format_comparison(comparison: pd.DataFrame) -> str:
     if comparison.empty:
         return "\n".join(lines + ["no matched settings"])
     for r in comparison.itertuples():
-        setting = f"{r.dataset} {r.backbone} f{r.frames}{' tp' if r.tp else ''}"
+        backbone = "(own backbone)" if pd.isna(r.backbone) else r.backbone
+        setting = f"{r.dataset} {backbone} f{r.frames}{' tp' if r.tp else ''}"
         if pd.isna(r.against_top1):
             lines.append(f"{setting}: {r.module} {r.top1:.2f} vs {r.against}: {r.verdict}")
             continue

@@ -76,6 +76,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, module), _ in table.dropna(subset=["dataset", "module"]).groupby(["dataset", "module"]):
         cells = expected[expected["dataset"] == dataset]
+        mine = table[(table["dataset"] == dataset) & (table["module"] == module)]
+        if mine["backbone"].isna().all():  # a complete architecture (no backbone) fills no backbone cell
+            cells = cells.iloc[0:0]
         have = per_model[(per_model["dataset"] == dataset) & (per_model["module"] == module)]
         record = {"dataset": dataset, "module": module}
         missing = []
@@ -156,11 +159,14 @@ def _likely_cause(row, table: pd.DataFrame) -> str | None:
 
 def format_summary(summary: pd.DataFrame, fmt: str = "table") -> str:
     if fmt == "json":
-        records = summary.replace({np.nan: None}).to_dict("records")
-        return json.dumps(records, indent=2)
+        records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                   for r in summary.to_dict("records")]
+        return json.dumps(records, indent=2, allow_nan=False)
     if fmt == "csv":
         flat = summary.assign(missing=summary["missing"].map(lambda m: "; ".join(m)))
         return flat.to_csv(index=False)
+    if summary.empty and fmt == "table":
+        return "no runs in this source"
     lines = [f"{'dataset':<20} {'module':<12} {'Φ̄':>7} {'Ψ̄^ta':>7} {'Ψ̄^ta+tp':>9} {'n':>3} {'n_tp':>4}"]
     for r in summary.itertuples():
         lines.append(f"{r.dataset:<20} {r.module:<12} {_fmt(r.phi):>7} {_fmt(r.psi_ta):>7} {_fmt(r.psi_ta_tp):>9} "
