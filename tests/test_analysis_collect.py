@@ -27,6 +27,9 @@ def results(tmp_path):
     write_state(late, "running", epoch=1)
     (late / "checkpoints").mkdir()
     (late / "checkpoints" / "state.json").write_text("{}")  # not a run directory of its own
+    # config.yaml unreadable, run only known by its directory name
+    lost = make_run(root, "S3D-ResNet18-f8", "synthetic-temporal", "failed", reason="node lost")
+    (lost / "config.yaml").write_text("model: [unclosed")
     # torn last line of metrics.jsonl while running
     with open(root / "synthetic-temporal" / "TAM-ResNet18-f8" / "metrics.jsonl", "a") as fh:
         fh.write('{"epoch": 3, "lr"')
@@ -36,7 +39,10 @@ def results(tmp_path):
 def test_collect_folder_states_and_reasons(results):
     table = collect(results).set_index("model")
     assert list(collect(results).columns) == COLUMNS
-    assert len(table) == 7
+    assert len(table) == 8
+    assert table.loc["S3D-ResNet18-f8", "state"] == "failed"
+    assert "config.yaml: unreadable" in table.loc["S3D-ResNet18-f8", "reason"]
+    assert table.loc["S3D-ResNet18-f8", "module"] == "S3D"
     assert table.loc["TSN-ResNet18-f8", "state"] == "done"
     assert table.loc["TSN-ResNet18-f8", "top1"] == 40.0
     assert table.loc["TSN-ResNet18-f8", "params"] == 11_181_642
@@ -59,17 +65,17 @@ def test_collect_folder_states_and_reasons(results):
 
 def test_find_run_dirs_does_not_descend_into_runs(results):
     dirs = find_run_dirs(results)
-    assert len(dirs) == 7 and not any(d.name == "checkpoints" for d in dirs)
+    assert len(dirs) == 8 and not any(d.name == "checkpoints" for d in dirs)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_cli_collect_writes_csv_and_parquet(results, tmp_path, suffix, capsys):
     out = tmp_path / f"runs{suffix}"
     assert main(["collect", str(results), "--out", str(out)]) == 0
-    assert "7 runs" in capsys.readouterr().out
+    assert "8 runs" in capsys.readouterr().out
     back = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
-    assert len(back) == 7 and list(back.columns) == COLUMNS
-    assert sorted(back.state) == ["done", "done", "failed", "pending", "pending", "running", "running"]
+    assert len(back) == 8 and list(back.columns) == COLUMNS
+    assert sorted(back.state) == ["done", "done", "failed", "failed", "pending", "pending", "running", "running"]
     # a written table is itself a source
     again = collect(out)
     assert again.set_index("model").loc["I3D-ResNet18-tp-f8", "top1"] == 55.5

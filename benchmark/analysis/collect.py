@@ -97,6 +97,8 @@ def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dic
     row: dict[str, Any] = {"run_dir": str(run_dir)}
     row.update(_from_config(planned_config or {}))
     row.update({k: v for k, v in _from_config(config).items() if v is not None})
+    if not row.get("model") and _MODEL.match(run_dir.name):
+        row.update(_split_model(run_dir.name))  # no readable config: the grid names run dirs after the model
 
     result, why_result = _read_json(run_dir / "result.json")
     state, why_state = _read_json(run_dir / "state.json")

@@ -16,7 +16,10 @@ import pandas as pd
 
 from benchmark.errors import DataError
 
-REFERENCE_DIR = Path(os.environ.get("STBENCH_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "results" / "reference"))
+# The repository's results/reference/ (editable install); STBENCH_REFERENCE_DIR points elsewhere.
+REFERENCE_DIR = Path(
+    os.environ.get("STBENCH_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "results" / "reference")
+)
 MINI_GRID_MD = "ibm_benchmark_mini.md"
 MINI_GRID_CSV = "paper_mini_grid.csv"
 
