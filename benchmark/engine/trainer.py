@@ -62,7 +62,12 @@ def _device(cfg: RunConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def _set_determinism(cfg: RunConfig, device: torch.device) -> None:
+@contextlib.contextmanager
+def _determinism(cfg: RunConfig, device: torch.device):
+    """Deterministic algorithms / cudnn autotuning for the run, restored afterwards (these are
+    process-global and the engine may run inside a longer-lived process, e.g. a submitit worker)."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -70,6 +75,11 @@ def _set_determinism(cfg: RunConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
 
 
 @contextlib.contextmanager
@@ -267,7 +277,8 @@ class _Trainer:
             if info.is_main:
                 rundir.write_state(d, "running", epoch=0)
             try:
-                return self._train(resume)
+                with _determinism(self.cfg, self.device):
+                    return self._train(resume)
             except RunPreempted:
                 raise
             except BaseException as exc:
@@ -281,7 +292,6 @@ class _Trainer:
     def _train(self, resume: str) -> dict:
         cfg, info, device, d = self.cfg, self.info, self.device, self.run_dir
         t_start = time.time()
-        _set_determinism(cfg, device)
         data_cfg = data_io.resolve_dataset(cfg.dataset, "dataset")
         num_classes = cfg.num_classes or data_io.num_classes_of(data_cfg)
         spec, mean, std = _model_inputs(cfg)
