@@ -106,7 +106,8 @@ def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dic
         row["state"], row["reason"] = "done", None
         for key in ("dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5",
                     "video_top1", "video_top5", "params", "macs_conv", "macs_all", "epochs"):
-            if result.get(key) is not None:
+            # result.json is the final word, including a null backbone (a complete architecture)
+            if result.get(key) is not None or (key == "backbone" and key in result):
                 row[key] = result[key]
         row["throughput"] = result.get("throughput_clips_s")
         return row
