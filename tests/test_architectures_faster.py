@@ -113,8 +113,8 @@ def test_invalid_requests():
         build_model("FASTER16-f24", 10)
     with pytest.raises(ModelError, match="temporal pooling"):
         build_model("FASTER32-tp-f256", 10)
-    with pytest.raises(ModelError, match="valid options: dropout, freeze_clip_models, pretrained"):
-        build_model("FASTER32-f64", 10, inflate="copy")
+    with pytest.raises(ModelError, match="valid options: dropout, freeze_clip_models, inflate, pretrained"):
+        build_model("FASTER32-f64", 10, frobnicate=True)
 
 
 def test_frozen_clip_models_stay_fixed():

@@ -15,7 +15,8 @@ def test_registered_variants():
 
 def test_forward_backward_tiny_clip():
     torch.manual_seed(0)
-    model = build_model("SEVNet-G6-f4", 3)
+    # the engine's call: every option it passes is accepted ('inflate' has nothing to inflate)
+    model = build_model("SEVNet-G6-f4", 3, pretrained=None, dropout=0.5, inflate="copy")
     logits = model(torch.randn(2, 3, 4, 32, 32))
     assert logits.shape == (2, 3)
     logits.logsumexp(1).sum().backward()

@@ -97,8 +97,8 @@ def test_bad_options_are_rejected():
         build_model("VoV3D-M-tp-f16", 10)
     with pytest.raises(ModelError, match="imagenet"):
         build_model("VoV3D-M-f8", 10, pretrained="imagenet")
-    with pytest.raises(ModelError, match="valid options: dropout, pretrained"):
-        build_model("VoV3D-M-f8", 10, inflate="copy")
+    with pytest.raises(ModelError, match="valid options: dropout, inflate, pretrained"):
+        build_model("VoV3D-M-f8", 10, frobnicate=True)
     with pytest.raises(ModelError, match="built for 8 frames"):
         build_model("VoV3D-M-f8", 10)(torch.zeros(1, 3, 4, 32, 32))
 

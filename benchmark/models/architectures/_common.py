@@ -15,7 +15,11 @@ from benchmark.models.weights import read_state_dict
 
 
 def check_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
-    """Reject options a builder does not understand, listing the ones it does."""
+    """Reject options a builder does not understand, listing the ones it does.
+
+    ``inflate`` is accepted (and ignored) by every architecture here, as by the 2D modules: the
+    engine passes it to every model, and none of these networks is inflated from 2D weights.
+    """
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ModelError(

@@ -185,7 +185,7 @@ class BLVNetTAM(nn.Module):
 def build_blvnet_tam(spec, num_classes: int, **options):
     """Build bLVNet-TAM on bL``spec.backbone``; ``pretrained`` may be a local bLResNet ImageNet
     checkpoint from the authors' release (TAM and classifier weights then keep their init)."""
-    check_options(spec.name, options, ("pretrained", "dropout"))
+    check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
     reject_tp(spec, "frames are already halved by the big-little pairing")
     model = BLVNetTAM(spec.backbone, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
     tam_keys = tuple(name for name, _ in model.named_parameters() if name.endswith("tam.weight"))

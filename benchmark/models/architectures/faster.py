@@ -197,7 +197,7 @@ def _builder(config: str):
     clip_length, ratio = CONFIGS[config]
 
     def build(spec, num_classes: int, **options):
-        check_options(spec.name, options, ("pretrained", "dropout", "freeze_clip_models"))
+        check_options(spec.name, options, ("pretrained", "dropout", "inflate", "freeze_clip_models"))
         reject_tp(spec, "the clip models fix their own temporal strides")
         model = Faster(num_classes, spec.frames, clip_length, ratio,
                        check_dropout(spec.name, options.get("dropout", 0.5)), name=spec.name)

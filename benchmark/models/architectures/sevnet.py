@@ -97,7 +97,7 @@ class SEVNet(nn.Module):
 
 def _builder(group_width: int):
     def build(spec, num_classes: int, **options):
-        check_options(spec.name, options, ("pretrained", "dropout"))
+        check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
         reject_tp(spec, "SEVNet keeps the temporal resolution in every stage")
         model = SEVNet(group_width, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
         load_local_weights(model, options.get("pretrained"), spec.name,

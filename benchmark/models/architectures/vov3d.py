@@ -163,7 +163,7 @@ class VoV3D(nn.Module):
 
 def _builder(variant: str):
     def build(spec, num_classes: int, **options):
-        check_options(spec.name, options, ("pretrained", "dropout"))
+        check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
         reject_tp(spec, "VoV3D keeps the temporal resolution in every stage")
         dropout = check_dropout(spec.name, options.get("dropout", 0.5))
         model = VoV3D(variant, num_classes, spec.frames, dropout)
