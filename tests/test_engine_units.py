@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -201,3 +202,19 @@ def test_checkpoint_roundtrip_weights_only_with_rng(tmp_path):
     assert torch.equal(torch.rand(3), expected)
     assert torch.equal(ckpt["model"]["w"], torch.ones(2))
     assert not list(tmp_path.glob(".*tmp"))  # atomic write left no temporary file
+
+
+def test_slurm_tasks_become_torch_distributed_environment(monkeypatch):
+    from benchmark.engine.distributed import _env_from_slurm
+
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    # Task 3 of 4 on the second of two nodes, as srun / a submitit job with 4 tasks sets it.
+    slurm = {"SLURM_JOB_ID": "1234", "SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_LOCALID": "1",
+             "SLURM_NODEID": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "gpu[07-08]"}
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    _env_from_slurm()
+    got = {k: os.environ[k] for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR")}
+    assert got == {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "gpu07"}
+    assert os.environ["MASTER_PORT"] == str(20000 + 1234)

@@ -31,21 +31,23 @@ class DistInfo:
 
 
 def _env_from_slurm() -> None:
-    """Inside a multi-task SLURM job (no torchrun), derive the torch.distributed variables."""
+    """Inside a multi-task SLURM job without torchrun (``srun`` or a submitit job with several
+    tasks), export the ``env://`` variables from SLURM's, as submitit's
+    ``TorchDistributedEnvironment`` does; its SLURM environment parses the node list."""
     if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
         return
-    try:
-        import submitit
+    from submitit.slurm.slurm import SlurmJobEnvironment
 
-        env = submitit.helpers.TorchDistributedEnvironment()
-        env.export(set_cuda_visible_devices=False)
-    except Exception:  # not a submitit job: fall back to SLURM's own variables
-        os.environ.setdefault("RANK", os.environ["SLURM_PROCID"])
-        os.environ.setdefault("WORLD_SIZE", os.environ["SLURM_NTASKS"])
-        os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
-        os.environ.setdefault("MASTER_PORT", "29500")
-        nodelist = os.environ.get("SLURM_JOB_NODELIST", "127.0.0.1")
-        os.environ.setdefault("MASTER_ADDR", nodelist.split(",")[0].split("[")[0])
+    job = SlurmJobEnvironment()
+    # A job-dependent port, the same on every task, so that two jobs on one node do not collide.
+    job_number = str(job.job_id).split("_")[0]
+    port = 20000 + int(job_number) % 40000 if job_number.isdigit() else 29500
+    os.environ.setdefault("MASTER_ADDR", job.hostnames[0])
+    os.environ.setdefault("MASTER_PORT", str(port))
+    os.environ["RANK"] = str(job.global_rank)
+    os.environ["WORLD_SIZE"] = str(job.num_tasks)
+    os.environ["LOCAL_RANK"] = str(job.local_rank)
+    os.environ["LOCAL_WORLD_SIZE"] = str(job.num_tasks // max(1, job.num_nodes))
 
 
 def init_distributed(device_type: str) -> DistInfo:
