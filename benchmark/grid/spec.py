@@ -242,10 +242,12 @@ class Experiment:
 def load_experiment(path: str | Path) -> Experiment:
     """Load and validate an experiment YAML (unknown keys are rejected with the valid keys)."""
     path = Path(path)
-    data = load_yaml(path)
-    spec = from_dict(ExperimentSpec, data, f"{path}: ")
-    return Experiment(spec, source=str(path))
+    return experiment_from_dict(load_yaml(path), source=str(path), base=None)
 
 
-def experiment_from_dict(data: dict, source: str = "experiment", base: Path | None = None) -> Experiment:
+def experiment_from_dict(data: Any, source: str = "experiment", base: Path | None = None) -> Experiment:
+    """``base``: the directory a relative ``output`` is taken from (default: the current one)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of experiment settings, got {type(data).__name__}")
+    check_keys(data, [f.name for f in dataclasses.fields(ExperimentSpec)], source)
     return Experiment(from_dict(ExperimentSpec, data, f"{source}: "), source=source, base=base)

@@ -6,6 +6,7 @@ status, relaunch and cancel give the same answer from any shell, after any crash
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import socket
 from dataclasses import dataclass
@@ -59,7 +60,15 @@ def _local_job(sub: dict) -> JobInfo | None:
         pid = int(sub["job_id"])
     except (TypeError, ValueError):
         return None
-    return JobInfo(sub["job_id"], "RUNNING" if _pid_alive(pid) else "COMPLETED")
+    return JobInfo(sub["job_id"], "RUNNING" if _pid_alive(pid) else "EXITED")
+
+
+def _recent(sub: dict, seconds: float) -> bool:
+    try:
+        submitted = _dt.datetime.fromisoformat(sub["submitted"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (_dt.datetime.now(_dt.timezone.utc) - submitted).total_seconds() < seconds
 
 
 def log_error(sub: dict | None) -> str | None:
@@ -92,7 +101,8 @@ def observe(experiment: Experiment, runs: list[PlannedRun] | None = None) -> dic
     subs = {r.run_id: last_submission(r.run_dir) for r in runs}
     slurm_ids = [s["job_id"] for s in subs.values() if s and s.get("executor") == "slurm"]
     jobs: dict[str, JobInfo] = {}
-    if slurm_ids and scheduler.available():
+    jobs_known = bool(slurm_ids) and scheduler.available()
+    if jobs_known:
         jobs = scheduler.query(slurm_ids)
     views: dict[str, RunView] = {}
     for run in runs:
@@ -100,6 +110,9 @@ def observe(experiment: Experiment, runs: list[PlannedRun] | None = None) -> dic
         job = None
         if sub:
             job = jobs.get(sub["job_id"]) if sub.get("executor") == "slurm" else _local_job(sub)
+        if job is None and sub and sub.get("executor") == "slurm" and jobs_known and _recent(sub, 600):
+            # Just submitted or just ended: the job may be in neither squeue nor sacct for a moment.
+            job = JobInfo(sub["job_id"], "PENDING", None, "not yet in the scheduler's records")
         files = run_state(run.run_dir)
         state, reason = files["state"], files["reason"]
         active = job is not None and job.active

@@ -73,14 +73,27 @@ def query(job_ids: list[str]) -> dict[str, JobInfo]:
         if len(parts) == 4 and parts[0] in wanted:
             info[parts[0]] = JobInfo(parts[0], parts[1], parse_elapsed(parts[2]), parts[3] or None)
     rest = sorted(wanted - set(info))
-    for start in range(0, len(rest), 500):
-        chunk = rest[start:start + 500]
+    # Array tasks that never started have no row of their own: the array's row ("12" or
+    # "12_[0-71]") stands for them.
+    masters = sorted({j.split("_")[0] for j in rest if "_" in j})
+    array_rows: dict[str, JobInfo] = {}
+    ids = rest + masters
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
         out = _run(["sacct", "-n", "-P", "-X", "-j", ",".join(chunk), "-o", "JobID,State,Elapsed"])
         for line in out.splitlines():
             parts = line.strip().split("|")
-            if len(parts) == 3 and parts[0] in wanted and parts[0] not in info:
-                state = parts[1].split()[0] if parts[1] else "UNKNOWN"  # "CANCELLED by 0"
+            if len(parts) != 3:
+                continue
+            state = parts[1].split()[0] if parts[1] else "UNKNOWN"  # "CANCELLED by 0"
+            if parts[0] in wanted and parts[0] not in info:
                 info[parts[0]] = JobInfo(parts[0], state, parse_elapsed(parts[2]))
+            elif "_" not in parts[0] or parts[0].endswith("]"):
+                array_rows[parts[0].split("_")[0]] = JobInfo(parts[0], state, parse_elapsed(parts[2]))
+    for job_id in rest:
+        master = array_rows.get(job_id.split("_")[0])
+        if job_id not in info and "_" in job_id and master is not None:
+            info[job_id] = JobInfo(job_id, master.state, master.elapsed_s)
     return info
 
 
@@ -113,15 +126,15 @@ def node_limits(partition: str | None) -> tuple[int, int]:
 def check_resources(profile) -> None:
     """Refuse a profile no node can satisfy (SLURM would keep such a job pending forever)."""
     cpus, gpus = node_limits(profile.partition)
+    if profile.gpus_per_node > gpus:
+        raise ConfigError(
+            f"profile {profile.name}: gpus_per_node {profile.gpus_per_node}, but the largest node of "
+            f"partition {profile.partition or '(default)'} has {gpus} GPU(s)"
+        )
     need_cpus = profile.cpus_per_task * profile.tasks_per_node
     if need_cpus > cpus:
         raise ConfigError(
             f"profile {profile.name}: cpus_per_task {profile.cpus_per_task} x {profile.tasks_per_node} "
             f"task(s) per node = {need_cpus} CPUs, but the largest node of partition "
             f"{profile.partition or '(default)'} has {cpus}"
-        )
-    if profile.gpus_per_node > gpus:
-        raise ConfigError(
-            f"profile {profile.name}: gpus_per_node {profile.gpus_per_node}, but the largest node of "
-            f"partition {profile.partition or '(default)'} has {gpus} GPU(s)"
         )

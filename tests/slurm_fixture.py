@@ -1,0 +1,82 @@
+"""Shared test material for grid/launch tests: the local SLURM cluster and a tiny synthetic grid.
+
+``local_slurm`` uses a running SLURM, or starts one with ``slurm/start-local-slurm.sh`` (root and
+apt-get or installed packages needed) and then stops exactly what it started. When SLURM cannot be
+started, tests using it are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.grid import experiment_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def local_slurm():
+    from benchmark.launch import scheduler
+
+    if scheduler.available():
+        yield "already running"
+        return
+    if os.geteuid() != 0:
+        pytest.skip("SLURM is not running and starting it needs root")
+    if not shutil.which("slurmctld") and not shutil.which("apt-get"):
+        pytest.skip("SLURM is not installed and apt-get is not available")
+    start = subprocess.run(["bash", str(REPO / "slurm/start-local-slurm.sh")], capture_output=True, text=True,
+                           timeout=600)
+    if start.returncode != 0 or not scheduler.available():
+        pytest.skip(f"could not start the local SLURM: {(start.stderr or start.stdout).strip()[-500:]}")
+    try:
+        yield "started"
+    finally:
+        subprocess.run(["bash", str(REPO / "slurm/stop-local-slurm.sh")], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A very small synthetic-temporal dataset (8 train / 4 val clips, 16 frames of 32x32)."""
+    from benchmark.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("data") / "synthetic-temporal"
+    generate("temporal", root, num_train=8, num_val=4, size=32, frames_per_video=16, formats=("frames",))
+    return root
+
+
+def tiny_grid(data_root: Path, output: Path, *, modules=("TSN", "TAM", "TSM"), frames=(4, 8),
+              overrides=(), name="tiny") -> dict:
+    """A grid of tiny CPU runs: 3 modules x f4 -> f8 chains = 6 runs, 3 dependencies.
+
+    One optimiser step per epoch keeps each run to a few seconds even on a loaded 2-core machine.
+    """
+    return {
+        "name": name,
+        "output": str(output),
+        "datasets": [{"preset": "synthetic-temporal", "root": str(data_root)}],
+        "axes": {"modules": list(modules), "backbones": ["ResNet18"], "frames": list(frames)},
+        "run": {"pretrained": None, "device": "cpu", "workers": 0, "epochs": 2, "batch_size": 2,
+                "max_steps_per_epoch": 1, "deterministic": True, "eval": {"video_level": False, "batch_size": 4}},
+        "overrides": list(overrides),
+    }
+
+
+def load_grid(spec: dict, tmp_path: Path):
+    return experiment_from_dict(spec, source=str(tmp_path / "tiny.yaml"))
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

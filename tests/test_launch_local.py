@@ -1,0 +1,111 @@
+"""Launching with the local executor, and the idempotence rules decided from the results store."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from slurm_fixture import load_grid, synthetic_root, tiny_grid  # noqa: F401 (fixture)
+
+from benchmark.cli import main
+from benchmark.engine.rundir import read_metrics, write_json_atomic, write_state
+from benchmark.launch import format_table, launch, observe, plan_submissions
+from benchmark.launch.profile import load_profile
+from benchmark.launch.record import add_submission, submissions
+
+
+def _fake_result(run_dir, top1=50.0):
+    write_json_atomic(run_dir / "result.json", {"top1": top1, "wall_time_s": 12.0})
+
+
+def test_decisions_come_from_the_run_directories(tmp_path, synthetic_root):  # noqa: F811
+    """done -> skipped; running (live process) -> never duplicated; failed -> resubmitted with its
+    dependents; never submitted -> submitted."""
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out"), tmp_path)
+    runs = {r.run_id: r for r in exp.runs()}
+    tsn4, tsn8 = runs["synthetic-temporal/TSN-ResNet18-f4"], runs["synthetic-temporal/TSN-ResNet18-f8"]
+    tam4, tam8 = runs["synthetic-temporal/TAM-ResNet18-f4"], runs["synthetic-temporal/TAM-ResNet18-f8"]
+    tsm4, tsm8 = runs["synthetic-temporal/TSM-ResNet18-f4"], runs["synthetic-temporal/TSM-ResNet18-f8"]
+    for r in (tsn4, tsn8):  # both done
+        r.run_dir.mkdir(parents=True)
+        _fake_result(r.run_dir)
+    tam4.run_dir.mkdir(parents=True)  # failed, its dependent never ran
+    write_state(tam4.run_dir, "failed", reason="RuntimeError: boom", epoch=1)
+    add_submission(tam4.run_dir, job_id="999999999", executor="local", folder=tmp_path)
+    tsm4.run_dir.mkdir(parents=True)  # running in a live local process (this one)
+    write_state(tsm4.run_dir, "running", epoch=1)
+    add_submission(tsm4.run_dir, job_id=str(os.getpid()), executor="local", folder=tmp_path)
+
+    views = observe(exp)
+    assert [views[r.run_id].state for r in (tsn4, tsn8, tam4, tam8, tsm4, tsm8)] == [
+        "done", "done", "failed", "blocked", "running", "planned"]
+    assert views[tam4.run_id].reason == "RuntimeError: boom"
+    assert views[tam8.run_id].reason == f"upstream {tam4.run_id} failed"
+    assert views[tsm4.run_id].active and views[tsm4.run_id].job_id == str(os.getpid())
+
+    to_submit, _, to_cancel = plan_submissions(exp)
+    assert [r.run_id for r in to_submit] == [tam4.run_id, tam8.run_id, tsm8.run_id]
+    assert to_cancel == []
+    table = format_table(views)
+    assert "RuntimeError: boom" in table and "6 runs: 1 blocked, 2 done, 1 failed, 1 planned, 1 running" in table
+
+
+def test_a_process_that_died_mid_run_is_interrupted_and_resubmitted(tmp_path, synthetic_root):  # noqa: F811
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",), frames=(4,)), tmp_path)
+    (run,) = exp.runs()
+    run.run_dir.mkdir(parents=True)
+    write_state(run.run_dir, "running", epoch=1)
+    dead = {"job_id": "999999999", "executor": "local", "folder": str(tmp_path), "host": socket.gethostname()}
+    write_json_atomic(run.run_dir / "launch.json", {"submissions": [dead]})
+    (view,) = observe(exp).values()
+    assert (view.state, view.active) == ("interrupted", False)
+    assert [r.run_id for r in plan_submissions(exp)[0]] == [run.run_id]
+
+
+@pytest.mark.slow
+def test_small_grid_runs_with_the_local_executor(tmp_path, synthetic_root, capsys):  # noqa: F811
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out"), tmp_path)
+    report = launch(exp, executor="local", parallel=2)
+    assert not report.failed and not report.blocked, report
+    assert sorted(report.submitted) == sorted(r.run_id for r in exp.runs())
+    views = observe(exp)
+    assert {v.state for v in views.values()} == {"done"}
+    for run in exp.runs():
+        result = json.loads((run.run_dir / "result.json").read_text())
+        assert result["run_id"] == run.run_id and result["model"] == run.config["model"]
+        assert [m["epoch"] for m in read_metrics(run.run_dir)] == [1, 2]
+        assert views[run.run_id].best_top1 is not None
+        assert len(submissions(run.run_dir)) == 1
+    # The f8 runs started from their f4 run's checkpoint (progressive training).
+    f8 = next(r for r in exp.runs() if r.run_id.endswith("TAM-ResNet18-f8"))
+    assert f8.config["init_from"] == str(f8.run_dir.parent / "TAM-ResNet18-f4")
+    assert "TAM-ResNet18-f4" in (f8.run_dir / "log.txt").read_text()
+    # Relaunching submits nothing.
+    again = launch(exp, executor="local", parallel=2)
+    assert again.submitted == [] and len(again.skipped_done) == 6
+
+
+def test_cli_status_and_profiles(tmp_path, synthetic_root, capsys):  # noqa: F811
+    import yaml
+
+    spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",))
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["status", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic-temporal/TSN-ResNet18-f4" in out and "2 runs: 2 planned" in out
+    assert main(["status", str(path), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in rows] == ["planned", "planned"]
+    assert main(["launch", str(path), "--hold"]) == 2
+    assert "--hold only applies to --executor slurm" in capsys.readouterr().err
+    prof = load_profile("gpu-cluster")
+    assert (prof.gpus_per_node, prof.tasks_per_node, prof.name) == (6, 6, "gpu-cluster")
+    with pytest.raises(Exception, match="unknown cluster profile 'nope'.*available: .*local"):
+        load_profile("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("partition: x\ncpus_per_tsk: 4\n")
+    with pytest.raises(Exception, match="unknown key 'cpus_per_tsk'; did you mean 'cpus_per_task'"):
+        load_profile(bad)

@@ -1,0 +1,123 @@
+"""Launching on the real local SLURM (slurm/start-local-slurm.sh): arrays with progressive chains,
+requeue and resume from a checkpoint, idempotent relaunch, failures and their dependents, the GPU
+request path, resource validation, and the 288-run grid submitted held and cancelled in time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from slurm_fixture import load_grid, local_slurm, synthetic_root, tiny_grid, wait_for  # noqa: F401
+
+from benchmark.cli import main
+from benchmark.engine.rundir import read_metrics
+from benchmark.errors import ConfigError
+from benchmark.grid import paper_mini_grid
+from benchmark.launch import cancel, launch, load_profile, observe
+from benchmark.launch import scheduler as sched
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def _job_state(job_id: str) -> str | None:
+    info = sched.query([job_id]).get(job_id)
+    return info.state if info else None
+
+
+def _settled(exp):
+    views = observe(exp)
+    return views if not any(v.active for v in views.values()) else None
+
+
+def test_small_grid_on_slurm_with_requeue_and_relaunch(local_slurm, synthetic_root, tmp_path, capsys):  # noqa: F811
+    target_id = "synthetic-temporal/TAM-ResNet18-f8"
+    spec = tiny_grid(synthetic_root, tmp_path / "out",
+                     overrides=[{"match": {"module": "TAM", "frames": 8}, "set": {"epochs": 10}}])
+    exp = load_grid(spec, tmp_path)
+    assert (len(exp.runs()), len(exp.dependencies())) == (6, 3)
+    report = launch(exp, executor="slurm", profile="local")
+    assert sorted(report.submitted) == sorted(r.run_id for r in exp.runs())
+    # f4 runs form one array; the f8 runs one array depending task by task (aftercorr).
+    arrays = {job.split("_")[0] for job in report.job_ids.values()}
+    assert len(arrays) == 2
+
+    target = next(r for r in exp.runs() if r.run_id == target_id)
+    job = report.job_ids[target_id]
+    wait_for(lambda: len(read_metrics(target.run_dir)) >= 1, 240, f"{target_id} to finish an epoch")
+    assert _job_state(job) == "RUNNING", "the run finished before it could be requeued"
+    subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
+    wait_for(lambda: _job_state(job) == "PENDING", 60, "the requeued job to be pending")
+    time.sleep(3)  # releasing in the same second as the requeue revokes the job's credential
+    subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True, capture_output=True)
+
+    views = wait_for(lambda: _settled(exp), 300, "all runs to end")
+    assert {v.run_id: v.state for v in views.values()} == {r.run_id: "done" for r in exp.runs()}
+    for run in exp.runs():
+        result = json.loads((run.run_dir / "result.json").read_text())
+        assert result["run_id"] == run.run_id and 0 <= result["top1"] <= 100
+    # The requeued run resumed from its checkpoint: each epoch once, and the engine says so.
+    assert [m["epoch"] for m in read_metrics(target.run_dir)] == list(range(1, 11))
+    assert "resumed from" in (target.run_dir / "log.txt").read_text()
+    assert views[target_id].job_id == job  # same job, requeued, not a new submission
+
+    again = launch(exp, executor="slurm", profile="local")
+    assert again.submitted == [] and len(again.skipped_done) == 6
+
+
+def test_failed_run_is_reported_and_its_dependents_do_not_run(local_slurm, synthetic_root, tmp_path, capsys):  # noqa: F811
+    """Also exercises the GPU request path: the profile asks for one (placeholder) GPU per task."""
+    missing = tmp_path / "no-such-run"
+    spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",),
+                     overrides=[{"match": {"frames": 4}, "set": {"init_from": str(missing)}}])
+    exp = load_grid(spec, tmp_path)
+    f4, f8 = exp.runs()
+    report = launch(exp, executor="slurm", profile="local-gpu")
+    assert report.submitted == [f4.run_id, f8.run_id]
+    views = wait_for(lambda: _settled(exp), 180, "the runs to end")
+    assert views[f4.run_id].state == "failed"
+    assert str(missing) in views[f4.run_id].reason
+    assert views[f8.run_id].state == "blocked"
+    assert views[f8.run_id].reason == f"upstream {f4.run_id} failed"
+    assert _job_state(report.job_ids[f8.run_id]) == "CANCELLED"
+    assert not (f8.run_dir / "state.json").exists()  # never started
+    tres = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "AllocTRES", "-j", report.job_ids[f4.run_id]],
+                          capture_output=True, text=True).stdout
+    assert "gres/gpu=1" in tres
+    yaml_path = tmp_path / "e.yaml"
+    import yaml
+
+    yaml_path.write_text(yaml.safe_dump(spec))
+    assert main(["status", str(yaml_path)]) == 0
+    out = capsys.readouterr().out
+    assert "failed" in out and str(missing) in out and "blocked" in out
+
+
+def test_profile_resources_are_checked_before_submitting(local_slurm, tmp_path):  # noqa: F811
+    cpus, gpus = sched.node_limits("debug")
+    prof = load_profile("local")
+    prof.cpus_per_task = cpus + 1
+    with pytest.raises(ConfigError, match=f"cpus_per_task {cpus + 1}.*has {cpus}"):
+        sched.check_resources(prof)
+    prof = load_profile("local-gpu")
+    prof.gpus_per_node = gpus + 1
+    with pytest.raises(ConfigError, match=f"gpus_per_node {gpus + 1}.*has {gpus} GPU"):
+        sched.check_resources(prof)
+
+
+def test_paper_grid_submitted_held_and_cancelled_within_30s(local_slurm, tmp_path, capsys):  # noqa: F811
+    start = time.time()
+    exp = paper_mini_grid(output=tmp_path / "paper")
+    report = launch(exp, executor="slurm", profile="local", hold=True)
+    submitted = time.time() - start
+    assert len(report.submitted) == 288
+    assert len({job.split("_")[0] for job in report.job_ids.values()}) == 4  # f8 array + 3 aftercorr arrays
+    cancelled = cancel(exp)
+    elapsed = time.time() - start
+    assert len(cancelled) == 288
+    with capsys.disabled():
+        print(f"\n288-run grid: planned + submitted held in {submitted:.1f} s, cancelled at {elapsed:.1f} s")
+    assert elapsed < 30
+    views = wait_for(lambda: _settled(exp), 60, "the cancelled jobs to leave the queue")
+    assert {v.state for v in views.values()} <= {"cancelled", "blocked"}
