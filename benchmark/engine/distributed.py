@@ -50,6 +50,13 @@ def _env_from_slurm() -> None:
     os.environ["LOCAL_WORLD_SIZE"] = str(job.num_tasks // max(1, job.num_nodes))
 
 
+def cuda_index() -> int:
+    """This process's GPU: LOCAL_RANK among the visible devices. Launchers that give each task
+    only its own GPU (CUDA_VISIBLE_DEVICES=<local rank>, as submitit's export does) leave one
+    visible device, hence the modulo."""
+    return int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
+
+
 def init_distributed(device_type: str) -> DistInfo:
     """Join the process group described by the environment (if any)."""
     if dist.is_available() and dist.is_initialized():
@@ -62,7 +69,7 @@ def init_distributed(device_type: str) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
-        torch.cuda.set_device(local_rank)
+        torch.cuda.set_device(cuda_index())
     dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(minutes=30))
     return DistInfo(rank, world, local_rank, initialized_here=True)
 

@@ -34,6 +34,7 @@ from benchmark.engine.distributed import (
     all_sum,
     barrier,
     broadcast_object,
+    cuda_index,
     gather_objects,
     init_distributed,
     shutdown,
@@ -58,7 +59,7 @@ def _device(cfg: RunConfig) -> torch.device:
     if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise ConfigError("device: cuda requested but no CUDA device is available")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cuda", cuda_index())
     return torch.device("cpu")
 
 
