@@ -126,3 +126,33 @@ def test_loads_imagenet_blresnet_checkpoint_without_tam(blvnet, tmp_path):
         tams = tuple(k for k in model.state_dict() if "tam." in k)
         load_local_weights(model, tmp_path / "broken.pth", "bLVNet", imagenet_hint="",
                            optional=tams + ("head.",), ignore=("fc.",))
+
+
+def test_loads_trained_release_checkpoint(blvnet, tmp_path):
+    # The authors' release names the model 'baseline_model', the classifier 'new_fc' and keeps each
+    # TAM as three depthwise 1x1 convs 'prev'/'curr'/'next' of shape (C, 1, 1, 1), where out_t
+    # adds prev(x)_{t-1}: a release TAM with prev = 1, curr = next = 0 delays the clip by one frame.
+    release = {}
+    for key, value in blvnet.state_dict().items():
+        if key.startswith("head.fc."):
+            release["new_fc." + key.removeprefix("head.fc.")] = value
+        elif key.endswith("tam.weight"):
+            prefix = "baseline_model." + key.removesuffix("weight")
+            for column, offset in enumerate(("prev", "curr", "next")):
+                release[prefix + offset + ".weight"] = value[:, column].reshape(-1, 1, 1, 1).clone()
+        else:
+            release["baseline_model." + key] = value
+    for offset, fill in (("prev", 1.0), ("curr", 0.0), ("next", 0.0)):
+        release[f"baseline_model.tam.{offset}.weight"].fill_(fill)
+    torch.save(release, tmp_path / "release.pth")
+    model = build_model("bLVNet-TAM-ResNet50-f4", 5, pretrained=str(tmp_path / "release.pth")).eval()
+    maps = torch.randn(4, 64, 3, 3)  # one clip of 4 frames at the stem TAM's width
+    delayed = torch.cat([torch.zeros(1, 64, 3, 3), maps[:3].relu()])
+    torch.testing.assert_close(model.tam(maps), delayed)
+    torch.testing.assert_close(model.layer2.tam.weight, blvnet.layer2.tam.weight)
+    torch.testing.assert_close(model.head.fc.weight, blvnet.head.fc.weight)
+    # a release file missing one TAM is an error, not a silent identity TAM
+    del release["baseline_model.layer3.tam.next.weight"]
+    torch.save(release, tmp_path / "broken_release.pth")
+    with pytest.raises(ModelError, match="layer3.tam lacks"):
+        build_model("bLVNet-TAM-ResNet50-f4", 5, pretrained=str(tmp_path / "broken_release.pth"))

@@ -39,22 +39,31 @@ def check_dropout(name: str, dropout) -> float:
 
 
 def load_local_weights(model: nn.Module, pretrained, name: str, *, imagenet_hint: str,
-                       optional: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> None:
+                       optional: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
+                       convert=None) -> None:
     """Load ``pretrained`` (None or a local file) into ``model``.
 
     These architectures have no torchvision ImageNet weights, so ``"imagenet"`` is refused with
     ``imagenet_hint`` saying what to pass instead. Every parameter must match by name and shape (a
     silent partial load would make a comparison unfair), except keys starting with a prefix in
-    ``optional``, which keep their initialisation when the file lacks them; keys of the file that
-    start with a prefix in ``ignore`` (e.g. an ImageNet classifier) are skipped.
+    ``optional`` (or returned by ``optional(state)``), which keep their initialisation when the file
+    lacks them; keys of the file that
+    start with a prefix in ``ignore`` (e.g. an ImageNet classifier) are skipped. ``convert`` maps
+    another implementation's state dict to this model's keys first.
     """
     if pretrained is None:
         return
     if pretrained == "imagenet":
-        raise ModelError(f"{name}: pretrained='imagenet' is not available: {imagenet_hint}")
+        raise ModelError(f"{name}: pretrained='imagenet' is not available: {imagenet_hint} "
+                         "(in a run config: 'pretrained: null' or a file path)")
     if not isinstance(pretrained, (str, Path)):
         raise ModelError(f"{name}: pretrained must be None or a local weights file, got {pretrained!r}")
-    state = {k: v for k, v in read_state_dict(pretrained).items() if not k.startswith(ignore)}
+    state = read_state_dict(pretrained)
+    if convert is not None:
+        state = convert(state)
+    state = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    if callable(optional):
+        optional = tuple(optional(state))
     own = model.state_dict()
     missing = [k for k in own if k not in state and not (optional and k.startswith(optional))]
     unexpected = [k for k in state if k not in own]

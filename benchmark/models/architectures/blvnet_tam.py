@@ -180,16 +180,46 @@ class BLVNetTAM(nn.Module):
         return self.head(self.layer4(fused), batch_size=batch)
 
 
+def from_release(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a trained checkpoint of the authors' release (``baseline_model.*``, ``new_fc.*``, TAMs
+    as three depthwise convs ``prev``/``curr``/``next``) to this module's keys; other files pass
+    through unchanged. The release's ``prev`` conv weighs frame t-1 and ``next`` frame t+1, our TAM's
+    columns 0 and 2."""
+    if not any(k.startswith("baseline_model.") for k in state):
+        return state
+    out, tams = {}, {}
+    for key, value in state.items():
+        key = key.removeprefix("baseline_model.")
+        if key.startswith(("new_fc.", "fc.")):
+            out["head.fc." + key.split(".", 1)[1]] = value
+        elif key.endswith(("tam.prev.weight", "tam.curr.weight", "tam.next.weight")):
+            prefix, offset, _ = key.rsplit(".", 2)
+            tams.setdefault(prefix, {})[offset] = value.reshape(-1)
+        else:
+            out[key] = value
+    for prefix, w in tams.items():
+        if set(w) != {"prev", "curr", "next"}:
+            raise ModelError(f"release checkpoint: TAM {prefix} lacks some of prev/curr/next weights")
+        out[prefix + ".weight"] = torch.stack([w["prev"], w["curr"], w["next"]], dim=1)
+    return out
+
+
 @register_module("bLVNet-TAM", backbones=tuple(DEPTHS), paper=PAPER,
                  description="Big-Little video network with TAM on bLResNet-50/101 (frames = 2 x pairs)")
 def build_blvnet_tam(spec, num_classes: int, **options):
-    """Build bLVNet-TAM on bL``spec.backbone``; ``pretrained`` may be a local bLResNet ImageNet
-    checkpoint from the authors' release (TAM and classifier weights then keep their init)."""
+    """Build bLVNet-TAM on bL``spec.backbone``. ``pretrained``: a local bLResNet ImageNet checkpoint
+    from the authors' release (TAM and classifier weights then keep their init), a trained
+    bLVNet-TAM checkpoint of that release, or a file saved from this model."""
     check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
     reject_tp(spec, "frames are already halved by the big-little pairing")
     model = BLVNetTAM(spec.backbone, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
     tam_keys = tuple(name for name, _ in model.named_parameters() if name.endswith("tam.weight"))
-    load_local_weights(model, options.get("pretrained"), spec.name, optional=tam_keys + ("head.",), ignore=("fc.",),
+
+    def optional(state):  # an ImageNet bLResNet file has no TAMs: then, and only then, they may be absent
+        return ("head.",) if any(k.endswith("tam.weight") for k in state) else tam_keys + ("head.",)
+
+    load_local_weights(model, options.get("pretrained"), spec.name, optional=optional, ignore=("fc.",),
+                       convert=from_release,
                        imagenet_hint="bLResNet ImageNet weights are not in torchvision; pass the local "
                                      "ImageNet-bL" + spec.backbone.replace("ResNet", "ResNet-") + "-a2-b4 checkpoint")
     return model
