@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
@@ -20,7 +21,9 @@ class TemporalConv(FrameAware):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(channels, channels, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False)
+        # skip_init: the default random init of 3·C² weights would be thrown away (and is slow).
+        self.conv = skip_init(nn.Conv3d, channels, channels, kernel_size=(3, 1, 1), padding=(1, 0, 0),
+                              bias=False, device=torch.get_default_device())
         with torch.no_grad():
             self.conv.weight.zero_()
             self.conv.weight[:, :, 1, 0, 0].copy_(torch.eye(channels))
