@@ -6,6 +6,7 @@ sample is reported (or, with ``on_bad_sample: skip``, counted) instead of crashi
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +16,14 @@ import torch
 from torchvision.io import decode_jpeg
 
 from benchmark.errors import DataError
+
+
+def _decode_jpeg(*args, **kwargs):
+    # torchvision 0.29 deprecates its JPEG codec in favour of TorchCodec (not a dependency); it
+    # still works and is the fastest codec available here, so silence the per-call warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_jpeg(*args, **kwargs)
 
 # Seek instead of decoding forward when the next wanted frame is this many frames ahead: cheaper
 # than decoding through, even for the long GOPs of typical web videos.
@@ -44,7 +53,7 @@ class FrameFolder:
         except OSError as exc:
             raise DataError(f"{self.where}: cannot read frame {path} ({exc.strerror or exc})") from exc
         try:
-            image = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+            image = _decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8))
         except RuntimeError as exc:
             reason = str(exc).rsplit(", ", 1)[-1]
             raise DataError(f"{self.where}: cannot decode frame {path} ({reason})") from exc

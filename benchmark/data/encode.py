@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,14 @@ import torch
 from torchvision.io import encode_jpeg
 
 from benchmark.errors import DataError
+
+
+def _encode_jpeg(*args, **kwargs):
+    # torchvision 0.29 deprecates its JPEG codec in favour of TorchCodec (not a dependency); it
+    # still works and is the fastest codec available here, so silence the per-call warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return encode_jpeg(*args, **kwargs)
 
 # Container suffix -> (codec, pixel format).
 VIDEO_CODECS = {
@@ -27,7 +36,7 @@ def write_frames(frames: np.ndarray, folder: Path, template: str = "{:05d}.jpg",
     folder.mkdir(parents=True, exist_ok=True)
     chw = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     for i, image in enumerate(chw):
-        data = encode_jpeg(image.contiguous(), quality=quality)
+        data = _encode_jpeg(image.contiguous(), quality=quality)
         (folder / template.format(first + i)).write_bytes(data.numpy().tobytes())
     return len(chw)
 

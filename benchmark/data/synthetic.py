@@ -69,13 +69,20 @@ def shape_mask(kind: str, side: int) -> np.ndarray:
     raise ValueError(kind)
 
 
+# Temporal set: pixels per frame (at 32 px; scaled with the size) of the slow and fast classes,
+# number of moving squares and their side as a fraction of the frame.
+SPEEDS = (1, 3)
+NUM_OBJECTS = 3
+OBJECT_FRACTION = 0.2
+
+
 def temporal_video(label: int, size: int, frames: int, rng: np.random.Generator) -> np.ndarray:
-    speed = (1, 3)[label // 2] * max(1, size // 32)  # pixels per frame
+    speed = SPEEDS[label // 2] * max(1, size // 32)
     direction = 1 if label % 2 else -1  # down / up
-    side = max(3, size // 5)
+    side = max(3, int(size * OBJECT_FRACTION))
     mask = np.ones((side, side), bool)
     objects = [(int(rng.integers(size)), int(rng.integers(size)), PALETTE[rng.integers(len(PALETTE))])
-               for _ in range(3)]
+               for _ in range(NUM_OBJECTS)]
     video = np.zeros((frames, size, size, 3), np.uint8)
     for t in range(frames):
         for top, left, colour in objects:

@@ -1,0 +1,235 @@
+"""``stbench data ...``: prepare datasets (extract, convert, mini, index), check them, make synthetic ones."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from benchmark.errors import ConfigError, DataError
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="video", disable=not sys.stderr.isatty())
+
+
+def cmd_extract(args) -> int:
+    from benchmark.data.listfile import read_video_list
+    from benchmark.data.prepare import extract_all, find_videos
+
+    src, dst = Path(args.videos), Path(args.frames)
+    labels = {}
+    if args.list:
+        entries = read_video_list(Path(args.list), src, 10**9, args.separator)
+        bad = [e.error for e in entries if e.error]
+        if bad:
+            raise DataError(bad[0])
+        videos = [e.path for e in entries]
+        labels = {e.path: e.label for e in entries}
+    else:
+        if not src.is_dir():
+            raise DataError(f"{src}: not a directory of videos")
+        videos = find_videos(src)
+    if not videos:
+        raise DataError(f"{args.list or src}: no videos to extract")
+    jobs = [(v, dst / v.relative_to(src).with_suffix("")) for v in videos]
+    with _progress(len(jobs), "extract") as bar:
+        result = extract_all(jobs, short_side=args.short_side, workers=args.workers,
+                             template=args.template, quality=args.quality, progress=bar)
+    print(f"extracted {len(result.done)}, reused {len(result.reused)}, failed {len(result.failed)} -> {dst}")
+    if args.out_list:
+        if not args.list:
+            raise ConfigError("--out-list needs --list (the labels come from the video list)")
+        sep = args.separator or " "
+        lines = [sep.join([folder.relative_to(dst).as_posix(), "1", str(result.frames[str(folder)]),
+                           str(labels[video])])
+                 for video, folder in jobs if str(folder) in result.frames]
+        Path(args.out_list).write_text("".join(line + "\n" for line in lines))
+        print(f"frame list: {args.out_list} ({len(lines)} videos)")
+    for failure in result.failed:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def cmd_convert(args) -> int:
+    from benchmark.data import convert
+
+    out, root = Path(args.out), Path(args.root)
+    if args.dataset == "ssv2":
+        result = convert.convert_ssv2(Path(args.labels), Path(args.train), Path(args.val), root, out, args.format)
+    elif args.dataset == "kinetics":
+        result = convert.convert_kinetics(Path(args.train), Path(args.val), root, out, args.format,
+                                          args.name_template)
+    else:
+        cats = Path(args.categories) if args.categories else None
+        result = convert.convert_mit(Path(args.train), Path(args.val), root, out, args.format, cats)
+    counts = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
+    print(f"{args.dataset}: {len(result.classes)} classes, {counts} -> {out}/train.txt, val.txt, classes.txt")
+    if result.missing:
+        print(f"{len(result.missing)} videos left out (not found); first: {result.missing[0]}", file=sys.stderr)
+        if args.missing_log:
+            Path(args.missing_log).write_text("".join(m + "\n" for m in result.missing))
+    return 0
+
+
+def cmd_mini(args) -> int:
+    from benchmark.data.prepare import make_mini, read_names, select_classes
+
+    all_classes = read_names(Path(args.classes))
+    mini = select_classes(all_classes, args.select, args.seed)
+    counts = make_mini([Path(p) for p in args.lists], all_classes, mini, Path(args.out), args.separator)
+    for path, n in counts.items():
+        print(f"{path}: {n} videos")
+    print(f"{Path(args.out) / 'mini_classes.txt'}: {len(mini)} classes")
+    return 0
+
+
+def cmd_index(args) -> int:
+    from benchmark.data.prepare import index_tree
+
+    out = Path(args.out)
+    classes_file = Path(args.classes) if args.classes else out.with_name("classes.txt")
+    n, sep = index_tree(Path(args.root), out, classes_file,
+                        Path(args.classes_from) if args.classes_from else None)
+    note = " (paths contain spaces: set `separator: \";\"`)" if sep == ";" else ""
+    print(f"{out}: {n} videos; classes in {classes_file}{note}")
+    return 0
+
+
+def _check_config(args):
+    from benchmark.config import load_yaml
+    from benchmark.data.config import PRESETS, DataConfig, resolve_data_config
+
+    if args.dataset:
+        spec = args.dataset if args.dataset in PRESETS else load_yaml(args.dataset)
+        if isinstance(spec, dict) and "dataset" in spec:
+            spec = spec["dataset"]
+        return resolve_data_config(spec, f"{args.dataset}: dataset"), args.split
+    if not args.list:
+        raise ConfigError("give a LIST file or --dataset NAME|YAML")
+    if args.num_classes is None:
+        raise ConfigError("--num-classes is required with a LIST (labels are checked against it)")
+    fmt = args.format
+    if fmt == "auto":
+        first = next((ln for ln in Path(args.list).read_text().splitlines() if ln.strip()), "")
+        n = len(first.split(args.separator) if args.separator else first.split())
+        fmt = "frames" if n == 4 else "video"
+    root = args.root if args.root is not None else str(Path(args.list).parent)
+    cfg = DataConfig(root=root, train_list=str(Path(args.list).resolve()), val_list=str(Path(args.list).resolve()),
+                     num_classes=args.num_classes, format=fmt, separator=args.separator,
+                     filename_template=args.template, min_frames=args.min_frames, resize=256, crop=224)
+    return cfg, "train"
+
+
+def cmd_check(args) -> int:
+    from benchmark.data.check import check_split
+    from benchmark.data.dataset import read_entries
+
+    cfg, split = _check_config(args)
+    total = len(read_entries(cfg, split))
+    with _progress(total, "check") as bar:
+        n, problems = check_split(cfg, split, quick=args.quick, workers=args.workers, progress=bar)
+    for p in problems:
+        print(p)
+    print(f"checked {n} entries of {cfg.split_source(split)}: {len(problems)} problem(s)",
+          file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0
+
+
+def cmd_synth(args) -> int:
+    from benchmark.data.synthetic import generate
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    out = Path(args.out) if args.out else Path("data") / f"synthetic-{args.kind}"
+    info = generate(args.kind, out, num_train=args.train, num_val=args.val, size=args.size,
+                    frames_per_video=args.frames, seed=args.seed, formats=formats, overwrite=args.overwrite)
+    print(f"synthetic-{args.kind}: {info['num_train']} train + {info['num_val']} val clips, "
+          f"{info['num_classes']} classes, {info['size']}px x {info['frames_per_video']} frames -> {out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="prepare, check and synthesise datasets",
+                                 description="Dataset preparation (see docs/data.md).")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("extract", help="decode videos into JPEG frame folders (short side resized)")
+    p.add_argument("videos", help="root folder of the videos")
+    p.add_argument("frames", help="output root; each video becomes a folder at the same relative path")
+    p.add_argument("--list", help="video list '<path> <label>' (relative to the videos root); default: all videos")
+    p.add_argument("--out-list", help="write the official frame list '<folder> 1 <frames> <label>' (needs --list)")
+    p.add_argument("--separator", default=None, help="list field separator (default whitespace; ';' for Kinetics)")
+    p.add_argument("--short-side", type=int, default=256)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--template", default="{:05d}.jpg")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("convert", help="official annotations -> list files (train.txt, val.txt, classes.txt)")
+    p.add_argument("dataset", choices=("ssv2", "kinetics", "mit"))
+    p.add_argument("--train", required=True, help="ssv2: train.json; kinetics: train.csv; mit: trainingSet.csv")
+    p.add_argument("--val", required=True, help="ssv2: validation.json; kinetics: validate.csv; mit: validationSet.csv")
+    p.add_argument("--labels", help="ssv2: labels.json")
+    p.add_argument("--categories", help="mit: moments_categories.txt (name,id); default: sorted names")
+    p.add_argument("--root", required=True, help="dataset root holding the frame folders (or videos)")
+    p.add_argument("--out", required=True, help="output folder for the list files")
+    p.add_argument("--format", choices=("frames", "video"), default="frames")
+    p.add_argument("--name-template", default=None, help="kinetics: video name template")
+    p.add_argument("--missing-log", help="write the videos left out to this file")
+    p.set_defaults(func=_convert_checked)
+
+    p = sub.add_parser("mini", help="mini dataset: keep a class subset, labels renumbered in sorted order")
+    p.add_argument("lists", nargs="+", help="list files (label = last field), e.g. train.txt val.txt")
+    p.add_argument("--classes", required=True, help="the full dataset's classes file (one name per line, label order)")
+    p.add_argument("--select", required=True,
+                   help="mini-kinetics | mini-ssv2 (shipped lists), a file of class names, or random-half")
+    p.add_argument("--seed", type=int, default=0, help="seed for random-half")
+    p.add_argument("--separator", default=None)
+    p.add_argument("--out", required=True, help="output folder (mini_<list>, mini_classes.txt)")
+    p.set_defaults(func=cmd_mini)
+
+    p = sub.add_parser("index", help="list file '<class>/<video> <label>' from a class-per-subfolder tree")
+    p.add_argument("root", help="folder with one subfolder per class")
+    p.add_argument("--out", required=True, help="list file to write")
+    p.add_argument("--classes", help="classes file to write (default: classes.txt next to --out)")
+    p.add_argument("--classes-from", help="use this classes file's order (e.g. the training classes for val)")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("check", help="open every entry; report each bad one with file, line and reason")
+    p.add_argument("list", nargs="?", help="list file (frames: 4 fields, videos: 2 fields)")
+    p.add_argument("--dataset", help="instead of LIST: a preset name or a YAML (a run config or a dataset mapping)")
+    p.add_argument("--split", choices=("train", "val"), default="train")
+    p.add_argument("--root", help="dataset root (default: the list's folder)")
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--format", choices=("auto", "frames", "video"), default="auto")
+    p.add_argument("--separator", default=None)
+    p.add_argument("--template", default="{:05d}.jpg")
+    p.add_argument("--min-frames", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="decode only first/middle/last frames")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("synth", help="generate a synthetic dataset (real mp4 + JPEG frame folders)")
+    p.add_argument("kind", choices=("temporal", "spatial"))
+    p.add_argument("--out", help="output folder (default data/synthetic-KIND)")
+    p.add_argument("--train", type=int, default=800)
+    p.add_argument("--val", type=int, default=200)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--frames", type=int, default=16, help="frames per video")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--formats", default="frames,video")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+
+def _convert_checked(args) -> int:
+    if args.dataset == "ssv2" and not args.labels:
+        raise ConfigError("convert ssv2 needs --labels labels.json")
+    if args.name_template is not None and args.dataset != "kinetics":
+        raise ConfigError("--name-template applies to kinetics only")
+    if args.name_template is None:
+        from benchmark.data.convert import KINETICS_TEMPLATE
+
+        args.name_template = KINETICS_TEMPLATE
+    return cmd_convert(args)

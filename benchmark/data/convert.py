@@ -1,0 +1,180 @@
+"""Official annotations -> list files (``train.txt``, ``val.txt``, ``classes.txt``).
+
+Frame lists (``--format frames``) need the extracted frames: each video's frame count is the number
+of JPEGs in its folder, and a video without frames is left out and reported (not downloaded or
+failed extraction is common for Kinetics). Video lists (``--format video``) only need the files.
+
+Folder/file naming (relative to the dataset root):
+- Something-Something v2: ``<id>`` (frames) / ``<id>.webm`` (videos); classes are the templates
+  without brackets, labels from the labels JSON.
+- Kinetics-400: ``<split>/<label>/<youtube_id>_<start:06d>_<end:06d>`` (+ ``.mp4``), the layout of
+  the common downloaders; lists use ``;`` as separator since class names contain spaces; labels =
+  sorted class names of the training CSV.
+- Moments in Time: ``training|validation/<class>/<file>`` (path from the CSV, suffix dropped for
+  frames); labels from ``moments_categories.txt`` (``name,id``) or sorted names.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark.errors import DataError
+
+KINETICS_TEMPLATE = "{split}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}"
+
+
+@dataclass
+class ConvertResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # "split: name (reason)"
+    classes: list[str] = field(default_factory=list)
+
+
+def count_frames(folder: Path, suffix: str = ".jpg") -> int:
+    try:
+        with os.scandir(folder) as it:
+            return sum(1 for e in it if e.name.endswith(suffix))
+    except OSError:
+        return 0
+
+
+def _write_split(out: Path, split: str, items: Iterable[tuple[str, int]], root: Path, fmt: str,
+                 separator: str, result: ConvertResult) -> None:
+    lines = []
+    for name, label in items:
+        if fmt == "frames":
+            n = count_frames(root / name)
+            if n == 0:
+                result.missing.append(f"{split}: {name} (no frames in {root / name})")
+                continue
+            lines.append(separator.join([name, "1", str(n), str(label)]))
+        else:
+            if not (root / name).is_file():
+                result.missing.append(f"{split}: {name} (no video file {root / name})")
+                continue
+            lines.append(separator.join([name, str(label)]))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{split}.txt").write_text("".join(line + "\n" for line in lines))
+    result.counts[split] = len(lines)
+
+
+def _write_classes(out: Path, classes: list[str], result: ConvertResult) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "classes.txt").write_text("".join(c + "\n" for c in classes))
+    result.classes = classes
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+
+
+def convert_ssv2(labels_json: Path, train_json: Path, val_json: Path, root: Path, out: Path,
+                 fmt: str = "frames") -> ConvertResult:
+    """Something-Something v2: ``labels.json`` ({template: id}) + ``train.json``/``validation.json``."""
+    labels = _load_json(labels_json)
+    if not isinstance(labels, dict):
+        raise DataError(f"{labels_json}: expected a mapping of class template -> id")
+    try:
+        label_of = {name: int(i) for name, i in labels.items()}
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{labels_json}: class ids must be integers ({exc})") from exc
+    result = ConvertResult()
+    for split, path in (("train", train_json), ("val", val_json)):
+        records = _load_json(path)
+        if not isinstance(records, list):
+            raise DataError(f"{path}: expected a list of videos")
+        items = []
+        for k, rec in enumerate(records):
+            try:
+                vid, template = str(rec["id"]), rec["template"]
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"{path}: video #{k}: missing 'id' or 'template'") from exc
+            name = template.replace("[", "").replace("]", "")
+            if name not in label_of:
+                raise DataError(f"{path}: video {vid}: template {name!r} not in {labels_json}")
+            items.append((vid if fmt == "frames" else f"{vid}.webm", label_of[name]))
+        _write_split(out, split, items, root, fmt, " ", result)
+    _write_classes(out, [n for n, _ in sorted(label_of.items(), key=lambda kv: kv[1])], result)
+    return result
+
+
+def _read_csv(path: Path, header: bool) -> list[tuple[int, list[str]]]:
+    try:
+        with open(path, newline="") as f:
+            rows = [(i + 1, row) for i, row in enumerate(csv.reader(f)) if row]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return rows[1:] if header else rows
+
+
+def convert_kinetics(train_csv: Path, val_csv: Path, root: Path, out: Path, fmt: str = "frames",
+                     template: str = KINETICS_TEMPLATE) -> ConvertResult:
+    """Kinetics-400 CSVs (``label,youtube_id,time_start,time_end,split[,is_cc]``)."""
+    parsed = {}
+    for split, path in (("train", train_csv), ("val", val_csv)):
+        rows = _read_csv(path, header=False)
+        if not rows or rows[0][1][:2] != ["label", "youtube_id"]:
+            raise DataError(f"{path}:1: expected the Kinetics header 'label,youtube_id,time_start,time_end,split'")
+        items = []
+        for line, row in rows[1:]:
+            if len(row) < 5:
+                raise DataError(f"{path}:{line}: expected at least 5 fields, got {len(row)}")
+            try:
+                start, end = int(float(row[2])), int(float(row[3]))
+            except ValueError as exc:
+                raise DataError(f"{path}:{line}: time_start/time_end must be numbers, got {row[2]!r}, {row[3]!r}") from exc
+            items.append((row[0], template.format(split=row[4], label=row[0], youtube_id=row[1],
+                                                  time_start=start, time_end=end)))
+        parsed[split] = items
+    classes = sorted({label for label, _ in parsed["train"]})
+    label_of = {c: i for i, c in enumerate(classes)}
+    result = ConvertResult()
+    for split, items in parsed.items():
+        unknown = [c for c, _ in items if c not in label_of]
+        if unknown:
+            raise DataError(f"{val_csv}: class {unknown[0]!r} does not occur in {train_csv}")
+        suffix = "" if fmt == "frames" else ".mp4"
+        _write_split(out, split, [(name + suffix, label_of[c]) for c, name in items], root, fmt, ";", result)
+    _write_classes(out, classes, result)
+    return result
+
+
+def convert_mit(train_csv: Path, val_csv: Path, root: Path, out: Path, fmt: str = "frames",
+                categories: Path | None = None) -> ConvertResult:
+    """Moments in Time ``trainingSet.csv``/``validationSet.csv`` (``<class>/<file>,<class>,...``)."""
+    parsed = {}
+    for split, path, folder in (("train", train_csv, "training"), ("val", val_csv, "validation")):
+        items = []
+        for line, row in _read_csv(path, header=False):
+            if len(row) < 2:
+                raise DataError(f"{path}:{line}: expected '<class>/<file>,<class>,...', got {','.join(row)!r}")
+            name = f"{folder}/{row[0]}"
+            items.append((row[1], os.path.splitext(name)[0] if fmt == "frames" else name))
+        parsed[split] = items
+    if categories is not None:
+        label_of = {}
+        for line, row in _read_csv(categories, header=False):
+            try:
+                label_of[row[0]] = int(row[1])
+            except (IndexError, ValueError) as exc:
+                raise DataError(f"{categories}:{line}: expected '<class>,<id>'") from exc
+    else:
+        label_of = {c: i for i, c in enumerate(sorted({c for c, _ in parsed["train"]}))}
+    result = ConvertResult()
+    for split, items in parsed.items():
+        for c, _ in items:
+            if c not in label_of:
+                raise DataError(f"{train_csv if split == 'train' else val_csv}: class {c!r} unknown")
+        _write_split(out, split, [(name, label_of[c]) for c, name in items], root, fmt, " ", result)
+    _write_classes(out, [c for c, _ in sorted(label_of.items(), key=lambda kv: kv[1])], result)
+    return result
