@@ -143,6 +143,9 @@ def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInf
     index, labels, scores, skipped = [], [], [], 0
     bar = _progress(len(loader), "eval", progress and info.is_main)
     for batch in loader:
+        skipped += int(batch.get("skipped", 0))
+        if batch["label"].shape[0] == 0:  # every sample of the batch was bad (on_bad_sample: skip)
+            continue
         video = batch["video"].to(device, non_blocking=True)
         multi = video.dim() == 6
         b = video.shape[0]
@@ -154,7 +157,6 @@ def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInf
         scores.append(aggregate_views(logits, average).cpu())
         index.append(batch["index"].cpu())
         labels.append(batch["label"].cpu())
-        skipped += int(batch.get("skipped", 0))
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -388,6 +390,23 @@ class _Trainer:
                 for batch in loader:
                     if batch_idx >= steps:
                         break
+                    n = int(batch["label"].shape[0])
+                    # Before the step, all processes agree on pre-emption and on skipping a batch
+                    # whose samples were all bad (a lone process skipping would hang DDP).
+                    pre = torch.tensor([1.0 if n == 0 else 0.0, 1.0 if flag.set else 0.0], device=device)
+                    if info.distributed:
+                        torch.distributed.all_reduce(pre, op=torch.distributed.ReduceOp.MAX)
+                    if pre[1] > 0:
+                        if bar is not None:
+                            bar.close()
+                        st.update(epoch=epoch, batch=batch_idx, stats=gather_objects(stats, info),
+                                  train_time=st["train_time"] + time.time() - t0,
+                                  wall=wall_before + time.time() - t_start)
+                        self._preempt(model, optimizer, scaler, st, flag.received)
+                    if pre[0] > 0:
+                        stats[3] += int(batch.get("skipped", 0))
+                        batch_idx += 1
+                        continue
                     video = batch["video"].to(device, non_blocking=True)
                     label = batch["label"].to(device, non_blocking=True)
                     with torch.autocast(device.type, enabled=self.amp):
@@ -399,19 +418,16 @@ class _Trainer:
                         scaler.unscale_(optimizer)
                         nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
                     loss_value = loss.detach().float()
-                    # One collective per step: the NaN check and the pre-emption flag together.
-                    flags = torch.tensor([0.0 if torch.isfinite(loss_value) else 1.0,
-                                          1.0 if flag.set else 0.0], device=device)
+                    bad = torch.tensor([0.0 if torch.isfinite(loss_value) else 1.0], device=device)
                     if info.distributed:
-                        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-                    if flags[0] > 0:
+                        torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
+                    if bad.item() > 0:
                         raise RunFailed(
                             f"non-finite training loss ({loss_value.item()}) at epoch {epoch + 1}, "
                             f"batch {batch_idx + 1}"
                         )
                     scaler.step(optimizer)
                     scaler.update()
-                    n = label.shape[0]
                     stats[0] += loss_value.item() * n
                     stats[1] += (logits.detach().argmax(-1) == label).sum().item()
                     stats[2] += n
@@ -425,20 +441,6 @@ class _Trainer:
                     elif info.is_main and batch_idx % cfg.log_every == 0:
                         log.info("epoch %d batch %d/%d loss %.4f acc %.2f", epoch + 1, batch_idx, steps,
                                  stats[0] / stats[2], 100 * stats[1] / stats[2])
-                    if flags[1] > 0 and batch_idx < steps:
-                        st.update(epoch=epoch, batch=batch_idx, stats=gather_objects(stats, info),
-                                  train_time=st["train_time"] + time.time() - t0,
-                                  wall=wall_before + time.time() - t_start)
-                        self._save_last(model, optimizer, scaler, st)
-                        if bar is not None:
-                            bar.close()
-                        signame = signal.Signals(flag.received).name
-                        reason = (f"preempted by signal {signame} at epoch {epoch + 1}, batch {batch_idx}; "
-                                  "checkpointed, resume to continue")
-                        if info.is_main:
-                            rundir.write_state(d, "pending", reason=reason, epoch=epoch)
-                        log.warning(reason)
-                        raise RunPreempted(reason)
                 if bar is not None:
                     bar.close()
                 epoch_time = time.time() - t0
@@ -491,6 +493,18 @@ class _Trainer:
 
         return self._finish(model, data_cfg, spec, num_classes, mean, std, st, eval_bs,
                             wall_before + time.time() - t_start)
+
+    def _preempt(self, model, optimizer, scaler, st: dict, signum: int | None) -> None:
+        """Checkpoint at the current position inside the epoch, mark the run pending, stop."""
+        self._save_last(model, optimizer, scaler, st)
+        # Rank 0 writes the state; the signal may have reached only another process.
+        name = signal.Signals(signum).name if signum else "a pre-emption signal (another process)"
+        reason = (f"preempted by {'signal ' if signum else ''}{name} at epoch {st['epoch'] + 1}, "
+                  f"batch {st['batch']}; checkpointed, resume to continue")
+        if self.info.is_main:
+            rundir.write_state(self.run_dir, "pending", reason=reason, epoch=st["epoch"])
+        log.warning(reason)
+        raise RunPreempted(reason)
 
     def _save_last(self, model, optimizer, scaler, st: dict) -> None:
         rngs = gather_objects(get_rng_state(), self.info)
