@@ -265,3 +265,21 @@ def test_cli_rejects_config_typos(data_dir, tmp_path, capsys):
     assert stbench_main(["train", str(write_config(tmp_path / "ok.yaml", run_config(data_dir))),
                          "--set", "optim.nesterof=true", "--run-dir", str(tmp_path / "run")]) == 2
     assert "unknown key 'nesterof'" in capsys.readouterr().err
+
+
+def test_bad_samples_are_skipped_and_counted(data_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    shutil.rmtree(copy / "frames" / "train" / "train_00003")  # one training video's frames are gone
+    for jpg in (copy / "frames" / "val" / "val_00002").glob("*.jpg"):
+        jpg.write_bytes(b"not a jpeg")  # one validation video is corrupt
+    dataset = {"preset": "synthetic-temporal", "root": str(copy), "on_bad_sample": "skip"}
+    result = train(run_config(data_dir, dataset=dataset, epochs=1), tmp_path / "run")
+    (line,) = read_metrics(tmp_path / "run")
+    assert line["train_clips"] == 15 and line["val_clips"] == 6
+    assert line["samples_skipped"] == 2  # one in training, one in validation
+    assert result["samples_skipped"] == 3  # ... and the validation video again in the final evaluation
+    assert [int(r.split(",")[0]) for r in (tmp_path / "run" / "predictions.csv").read_text().splitlines()[1:]] == [
+        0, 1, 3, 4, 5, 6]
