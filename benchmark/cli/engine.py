@@ -50,6 +50,8 @@ def _set_dotted(data: dict, key: str, value) -> None:
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
+        if node is data and part == "dataset" and isinstance(child, str):
+            child = node[part] = {"preset": child}  # --set dataset.root=... on a preset name
         if not isinstance(child, dict):
             raise ConfigError(f"--set {key}: '{part}' is not a section")
         node = child
