@@ -105,6 +105,7 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
+AccountingStorageTRES=gres/gpu
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0

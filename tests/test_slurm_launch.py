@@ -32,9 +32,11 @@ def _settled(exp):
 
 
 def test_small_grid_on_slurm_with_requeue_and_relaunch(local_slurm, synthetic_root, tmp_path, capsys):  # noqa: F811
-    target_id = "synthetic-temporal/TAM-ResNet18-f8"
+    """Two runs are interrupted after their first epoch: one by ``scontrol requeue`` (SIGTERM: SLURM
+    requeues it), one by SIGUSR1 (the time-limit warning: the job checkpoints and requeues itself)."""
+    requeued_id, warned_id = "synthetic-temporal/TAM-ResNet18-f8", "synthetic-temporal/TSN-ResNet18-f8"
     spec = tiny_grid(synthetic_root, tmp_path / "out",
-                     overrides=[{"match": {"module": "TAM", "frames": 8}, "set": {"epochs": 10}}])
+                     overrides=[{"match": {"module": ["TAM", "TSN"], "frames": 8}, "set": {"epochs": 10}}])
     exp = load_grid(spec, tmp_path)
     assert (len(exp.runs()), len(exp.dependencies())) == (6, 3)
     report = launch(exp, executor="slurm", profile="local")
@@ -43,24 +45,38 @@ def test_small_grid_on_slurm_with_requeue_and_relaunch(local_slurm, synthetic_ro
     arrays = {job.split("_")[0] for job in report.job_ids.values()}
     assert len(arrays) == 2
 
-    target = next(r for r in exp.runs() if r.run_id == target_id)
-    job = report.job_ids[target_id]
-    wait_for(lambda: len(read_metrics(target.run_dir)) >= 1, 240, f"{target_id} to finish an epoch")
-    assert _job_state(job) == "RUNNING", "the run finished before it could be requeued"
-    subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
-    wait_for(lambda: _job_state(job) == "PENDING", 60, "the requeued job to be pending")
-    time.sleep(3)  # releasing in the same second as the requeue revokes the job's credential
-    subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True, capture_output=True)
+    runs = {r.run_id: r for r in exp.runs()}
+    to_interrupt = {requeued_id: ["scontrol", "requeue"], warned_id: ["scancel", "--signal=USR1"]}
+    to_release: dict[str, float] = {}
+    deadline = time.time() + 300
+    while to_interrupt or to_release:  # both at once: each is interrupted right after its first epoch
+        assert time.time() < deadline, f"timed out interrupting {list(to_interrupt)}, releasing {list(to_release)}"
+        for run_id in [r for r in to_interrupt if read_metrics(runs[r].run_dir)]:
+            job = report.job_ids[run_id]
+            assert _job_state(job) == "RUNNING", f"{run_id} finished before it could be interrupted"
+            subprocess.run([*to_interrupt.pop(run_id), job], check=True, capture_output=True)
+            to_release[job] = time.time()
+        for job, since in list(to_release.items()):
+            # A requeued job waits ~120 s (BeginTime); releasing it in the same second as the
+            # requeue revokes its credential, a few seconds later is fine.
+            if time.time() - since > 3 and _job_state(job) == "PENDING":
+                subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True,
+                               capture_output=True)
+                del to_release[job]
+        time.sleep(0.2)
 
     views = wait_for(lambda: _settled(exp), 300, "all runs to end")
     assert {v.run_id: v.state for v in views.values()} == {r.run_id: "done" for r in exp.runs()}
     for run in exp.runs():
         result = json.loads((run.run_dir / "result.json").read_text())
         assert result["run_id"] == run.run_id and 0 <= result["top1"] <= 100
-    # The requeued run resumed from its checkpoint: each epoch once, and the engine says so.
-    assert [m["epoch"] for m in read_metrics(target.run_dir)] == list(range(1, 11))
-    assert "resumed from" in (target.run_dir / "log.txt").read_text()
-    assert views[target_id].job_id == job  # same job, requeued, not a new submission
+    # The interrupted runs checkpointed on the signal and resumed: each epoch once, same job id.
+    for run_id, signame in ((requeued_id, "SIGTERM"), (warned_id, "SIGUSR1")):
+        run = runs[run_id]
+        log_text = (run.run_dir / "log.txt").read_text()
+        assert f"preempted by signal {signame}" in log_text and "resumed from" in log_text
+        assert [m["epoch"] for m in read_metrics(run.run_dir)] == list(range(1, 11))
+        assert views[run_id].job_id == report.job_ids[run_id]
 
     again = launch(exp, executor="slurm", profile="local")
     assert again.submitted == [] and len(again.skipped_done) == 6
