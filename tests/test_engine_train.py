@@ -221,23 +221,27 @@ def test_ddp_two_processes_train_and_evaluate_like_one(reference_run, data_dir, 
     assert json.loads((ddp_dir / "test-c2x1.json").read_text())["top1"] == r1["top1"]
 
 
-def test_progressive_init_loads_weights_and_names_mismatches(reference_run, data_dir, tmp_path):
-    best = torch.load(reference_run / "checkpoints" / "best.pt", weights_only=True)["model"]
-    f8 = build_model("TSN-ResNet18-f8", 4, pretrained=None)
-    init_from_run(f8, reference_run)
-    for key, value in f8.state_dict().items():
+def test_progressive_f8_to_f16_loads_weights_and_names_mismatches(data_dir, tmp_path):
+    # A short TAM f8 run (TAM has weights of its own), then f16 initialised from it.
+    short = {"epochs": 1, "max_steps_per_epoch": 1, "eval": {"video_level": False}}
+    train(run_config(data_dir, model="TAM-ResNet18-f8", **short), tmp_path / "f8")
+    best = torch.load(tmp_path / "f8" / "checkpoints" / "best.pt", weights_only=True)["model"]
+    assert set(best) - set(build_model("TSN-ResNet18-f8", 4).state_dict())  # TAM's own weights are in it
+    f16 = build_model("TAM-ResNet18-f16", 4, pretrained=None)
+    assert any(not torch.equal(v, best[k]) for k, v in f16.state_dict().items())  # random init differs
+    init_from_run(f16, tmp_path / "f8")
+    for key, value in f16.state_dict().items():
         assert torch.equal(value, best[key]), key
-    # Through the engine: an f8 run from the f4 run, with a vanishing learning rate, keeps its weights.
-    cfg = run_config(data_dir, model="TSN-ResNet18-f8", epochs=1, init_from=str(reference_run),
-                     max_steps_per_epoch=1, eval={"video_level": False},
+    # Through the engine: the f16 run starts from those weights (a vanishing lr keeps them).
+    cfg = run_config(data_dir, model="TAM-ResNet18-f16", init_from=str(tmp_path / "f8"), **short,
                      optim={"lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0})
-    train(cfg, tmp_path / "f8")
-    trained = torch.load(tmp_path / "f8" / "checkpoints" / "last.pt", weights_only=True)["model"]
-    params = dict(build_model("TSN-ResNet18-f8", 4).named_parameters())
-    for key in params:
+    assert load_run_config(cfg).pretrained is None  # "auto": no ImageNet when init_from is set
+    train(cfg, tmp_path / "f16")
+    trained = torch.load(tmp_path / "f16" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for key, _ in f16.named_parameters():
         assert torch.allclose(trained[key], best[key], atol=1e-6), key
     # A mismatch (5 classes instead of 4) is an error naming the parameter and both shapes.
-    bad = run_config(data_dir, model="TSN-ResNet18-f8", epochs=1, init_from=str(reference_run), num_classes=5)
+    bad = run_config(data_dir, model="TAM-ResNet18-f16", init_from=str(tmp_path / "f8"), num_classes=5)
     with pytest.raises(ModelError, match=r"shape mismatch for parameter '.*fc.*weight'.*\(4, 512\).*\(5, 512\)"):
         train(bad, tmp_path / "bad")
     state = run_state(tmp_path / "bad")
