@@ -127,7 +127,7 @@ def shipped_classes(name: str) -> list[str]:
     """A class list shipped with stbench (``mini-kinetics``: 200 names, ``mini-ssv2``: 87)."""
     if name not in SHIPPED_CLASS_LISTS:
         raise DataError(f"unknown class list {name!r} (shipped: {', '.join(SHIPPED_CLASS_LISTS)})")
-    text = resources.files("benchmark.resources").joinpath("classes", SHIPPED_CLASS_LISTS[name]).read_text()
+    text = resources.files("benchmark").joinpath("resources", "classes", SHIPPED_CLASS_LISTS[name]).read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
