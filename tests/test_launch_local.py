@@ -109,3 +109,16 @@ def test_cli_status_and_profiles(tmp_path, synthetic_root, capsys):  # noqa: F81
     bad.write_text("partition: x\ncpus_per_tsk: 4\n")
     with pytest.raises(Exception, match="unknown key 'cpus_per_tsk'; did you mean 'cpus_per_task'"):
         load_profile(bad)
+
+
+def test_a_slurm_job_is_never_duplicated_when_slurm_cannot_be_asked(tmp_path, synthetic_root, monkeypatch):  # noqa: F811
+    from benchmark.launch import scheduler
+
+    monkeypatch.setattr(scheduler, "available", lambda: False)
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",)), tmp_path)
+    f4, f8 = exp.runs()
+    add_submission(f4.run_dir, job_id="123_0", executor="slurm", folder=tmp_path)
+    views = observe(exp)
+    assert (views[f4.run_id].state, views[f4.run_id].active) == ("unknown", True)
+    assert "not reachable" in views[f4.run_id].reason
+    assert plan_submissions(exp)[0] == [f8]

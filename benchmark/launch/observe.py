@@ -18,8 +18,11 @@ from benchmark.launch import scheduler
 from benchmark.launch.record import last_submission
 from benchmark.launch.scheduler import JobInfo
 
-#: What ``status`` shows. ``planned``: never submitted; ``blocked``: an upstream run failed.
-STATES = ("done", "running", "pending", "failed", "cancelled", "interrupted", "blocked", "planned")
+#: What ``status`` shows. ``planned``: never submitted; ``blocked``: an upstream run failed;
+#: ``interrupted``: its job ended mid-run (resumable); ``unknown``: submitted to a SLURM that this
+#: shell cannot reach.
+STATES = ("done", "running", "pending", "failed", "cancelled", "interrupted", "blocked", "planned",
+          "unknown")
 
 _FAILED_JOB_STATES = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
                       "DEADLINE")
@@ -113,14 +116,18 @@ def observe(experiment: Experiment, runs: list[PlannedRun] | None = None) -> dic
         if job is None and sub and sub.get("executor") == "slurm" and jobs_known and _recent(sub, 600):
             # Just submitted or just ended: the job may be in neither squeue nor sacct for a moment.
             job = JobInfo(sub["job_id"], "PENDING", None, "not yet in the scheduler's records")
+        elif job is None and sub and sub.get("executor") == "slurm" and not jobs_known:
+            # Cannot ask SLURM from here: assume the job may still run rather than duplicate it.
+            job = JobInfo(sub["job_id"], "UNKNOWN_ACTIVE", None, "SLURM is not reachable from here")
         files = run_state(run.run_dir)
         state, reason = files["state"], files["reason"]
-        active = job is not None and job.active
+        active = job is not None and (job.active or job.state == "UNKNOWN_ACTIVE")
         if state == "done":
             pass
         elif active:
-            state = "running" if job.state in ("RUNNING", "COMPLETING") else "pending"
-            if state == "pending" and job.reason and job.reason != "None":
+            state = {"RUNNING": "running", "COMPLETING": "running", "UNKNOWN_ACTIVE": "unknown"}.get(
+                job.state, "pending")
+            if state != "running" and job.reason and job.reason != "None":
                 reason = job.reason  # Dependency, JobHeldUser, Resources, BeginTime (requeued), ...
         elif job is not None and job.state == "CANCELLED":
             state, reason = "cancelled", reason or "cancelled"
