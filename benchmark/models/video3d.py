@@ -1,7 +1,8 @@
 """Layers shared by the inflated 3D networks (I3D, S3D) on ResNet and InceptionV1.
 
-Parameter names follow torchvision's 2D networks (``conv``/``bn`` inside a unit, ``conv1``/``bn1`` in a
-ResNet block), so 2D weights are found by name when inflating; the temporal half of a factorised S3D unit adds ``*_t`` names that have no 2D counterpart.
+Parameter names follow torchvision's 2D networks (``conv``/``bn`` inside a unit, ``conv1``/``bn1`` in
+a ResNet block), so 2D weights are found by name when inflating; the temporal half of a factorised
+S3D unit adds ``*_t`` names that have no 2D counterpart.
 """
 
 from __future__ import annotations
