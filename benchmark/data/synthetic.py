@@ -1,7 +1,7 @@
 """Synthetic video datasets that separate temporal from spatial modelling, written as real files.
 
-*temporal* (4 classes): three squares of random colours at random positions on a black torus
-(positions wrap around) all move vertically at one speed: {slow, fast} x {up, down}. Every single
+*temporal* (4 classes): a full-width bar of random colour at a random height on a black torus
+(positions wrap around) moves vertically at one speed: {slow, fast} x {up, down}. Every single
 frame has the same appearance distribution in every class, so a per-frame model (TSN) is at
 chance. Speed is visible to time-symmetric operators (a max over 3 frames makes a streak whose
 length grows with speed: temporal pooling gets 2 of the 4 classes), but direction is a
@@ -69,24 +69,21 @@ def shape_mask(kind: str, side: int) -> np.ndarray:
     raise ValueError(kind)
 
 
-# Temporal set: pixels per frame (at 32 px; scaled with the size) of the slow and fast classes,
-# number of moving squares and their side as a fraction of the frame.
-SPEEDS = (1, 3)
-NUM_OBJECTS = 3
-OBJECT_FRACTION = 0.2
+# Temporal set: pixels per frame (at 32 px; scaled with the size) of the slow and fast classes and
+# the bar height as a fraction of the frame. Full-width bars: every column carries the motion, so
+# temporal models learn it from scratch in a few hundred steps (small squares took far longer).
+SPEEDS = (1, 4)
+BAR_FRACTION = 0.2
 
 
 def temporal_video(label: int, size: int, frames: int, rng: np.random.Generator) -> np.ndarray:
     speed = SPEEDS[label // 2] * max(1, size // 32)
     direction = 1 if label % 2 else -1  # down / up
-    side = max(3, int(size * OBJECT_FRACTION))
-    mask = np.ones((side, side), bool)
-    objects = [(int(rng.integers(size)), int(rng.integers(size)), PALETTE[rng.integers(len(PALETTE))])
-               for _ in range(NUM_OBJECTS)]
+    mask = np.ones((max(2, int(size * BAR_FRACTION)), size), bool)
+    top, colour = int(rng.integers(size)), PALETTE[rng.integers(len(PALETTE))]
     video = np.zeros((frames, size, size, 3), np.uint8)
     for t in range(frames):
-        for top, left, colour in objects:
-            _paint(video[t], mask, top + direction * speed * t, left, colour)
+        _paint(video[t], mask, top + direction * speed * t, 0, colour)
     return video
 
 

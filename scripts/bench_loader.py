@@ -1,0 +1,93 @@
+"""Loader throughput: clips/s for JPEG frame folders and H.264 mp4, 8 and 16 frames, 224 crops, 0 and 2 workers.
+
+Writes a small dataset of textured moving videos at Kinetics-like resolution (340x256, 10 s at
+30 fps by default) once, then times full training-mode loading (uniform sampling, multi-scale crop
+to 224, flip, normalisation) of every configuration. Not a unit test: run it, copy the table into
+docs/data.md.
+
+    python scripts/bench_loader.py [--videos 24] [--frames-per-video 300] [--batches 6] [--dir /tmp/stbench-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.data import build_loader, resolve_data_config
+from benchmark.data.encode import write_frames, write_video
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def textured_video(n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth random texture panning across the frame: realistic work for JPEG and H.264 codecs."""
+    coarse = rng.integers(0, 255, size=(h // 8 + 2, (w + n * 2) // 8 + 2, 3)).astype(np.float32)
+    big = np.kron(coarse, np.ones((8, 8, 1), np.float32))
+    big = (big + np.roll(big, 4, 0) + np.roll(big, 4, 1)) / 3
+    return np.stack([big[:h, 2 * t:2 * t + w] for t in range(n)]).astype(np.uint8)
+
+
+def make_data(root: Path, videos: int, frames: int) -> None:
+    if (root / "done").is_file():
+        return
+    rng = np.random.default_rng(0)
+    frame_lines, video_lines = [], []
+    for i in range(videos):
+        v = textured_video(frames, 256, 340, rng)
+        write_frames(v, root / "frames" / f"v{i:03d}", quality=90)
+        write_video(v, root / "videos" / f"v{i:03d}.mp4", fps=30, crf=23)
+        frame_lines.append(f"frames/v{i:03d} 1 {frames} {i % 4}")
+        video_lines.append(f"videos/v{i:03d}.mp4 {i % 4}")
+    (root / "frames.txt").write_text("\n".join(frame_lines) + "\n")
+    (root / "videos.txt").write_text("\n".join(video_lines) + "\n")
+    (root / "done").write_text("ok")
+
+
+def measure(root: Path, fmt: str, frames: int, workers: int, batches: int, batch_size: int = 4) -> float:
+    list_name = "frames.txt" if fmt == "frames" else "videos.txt"
+    cfg = resolve_data_config(dict(root=str(root), format=fmt, train_list=list_name, val_list=list_name,
+                                   num_classes=4, resize=256, crop=224))
+    loader = build_loader(cfg, "train", frames=frames, mean=MEAN, std=STD, train=True, batch_size=batch_size,
+                          num_workers=workers)
+    loader.set_epoch(0)
+    it = iter(loader)
+    next(it)  # worker start-up and first batch excluded
+    start, clips = time.perf_counter(), 0
+    for _ in range(batches):
+        try:
+            clips += len(next(it)["video"])
+        except StopIteration:
+            loader.set_epoch(1)
+            it = iter(loader)
+    return clips / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=24)
+    parser.add_argument("--frames-per-video", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--dir", default="/tmp/stbench-bench")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    root = Path(args.dir)
+    make_data(root, args.videos, args.frames_per_video)
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{args.videos} videos 340x256, {args.frames_per_video} frames each; train mode, 224 crops\n")
+    print("| source | frames | workers | clips/s |")
+    print("|---|---|---|---|")
+    for fmt in ("frames", "video"):
+        for frames in (8, 16):
+            for workers in (0, 2):
+                rate = measure(root, fmt, frames, workers, args.batches)
+                name = "JPEG frame folders" if fmt == "frames" else "H.264 mp4 (PyAV)"
+                print(f"| {name} | {frames} | {workers} | {rate:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
