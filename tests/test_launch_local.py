@@ -122,3 +122,19 @@ def test_a_slurm_job_is_never_duplicated_when_slurm_cannot_be_asked(tmp_path, sy
     assert (views[f4.run_id].state, views[f4.run_id].active) == ("unknown", True)
     assert "not reachable" in views[f4.run_id].reason
     assert plan_submissions(exp)[0] == [f8]
+
+
+def test_slurm_job_parameters_follow_the_profile(tmp_path):
+    """What sbatch receives for the example GPU cluster profile (no cluster needed to check it)."""
+    from benchmark.launch.launcher import _slurm_executor
+
+    prof = load_profile("gpu-cluster")
+    ex = _slurm_executor(tmp_path, prof, "exp", hold=True, dependency="afterok:12_3")
+    p = ex.parameters
+    assert (p["nodes"], p["ntasks_per_node"], p["gpus_per_node"], p["cpus_per_task"]) == (1, 6, 6, 8)
+    assert (p["partition"], p["constraint"], p["time"], p["mem"]) == ("gpu", "v100", 1440, "256G")
+    assert p["setup"] == prof.setup and p["array_parallelism"] == 16
+    extra = p["additional_parameters"]
+    assert extra["signal"] == "USR1@300" and extra["requeue"] is True and extra["hold"] is True
+    assert (extra["dependency"], extra["kill-on-invalid-dep"]) == ("afterok:12_3", "yes")
+    assert "account" not in p and "qos" not in p  # null in the profile: the cluster's default

@@ -137,3 +137,18 @@ def test_paper_grid_submitted_held_and_cancelled_within_30s(local_slurm, tmp_pat
     assert elapsed < 30
     views = wait_for(lambda: _settled(exp), 60, "the cancelled jobs to leave the queue")
     assert {v.state for v in views.values()} <= {"cancelled", "blocked"}
+
+
+def test_one_task_per_gpu_trains_with_ddp(local_slurm, synthetic_root, tmp_path):  # noqa: F811
+    """gpus_per_node: 2 -> 2 tasks with a placeholder GPU each, joined into one gloo DDP run on CPU."""
+    prof = load_profile("local-gpu")
+    prof.gpus_per_node = 2
+    spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",), frames=(4,))
+    spec["run"].update(epochs=1, batch_size=4)
+    exp = load_grid(spec, tmp_path)
+    (run,) = exp.runs()
+    launch(exp, executor="slurm", profile=prof)
+    views = wait_for(lambda: _settled(exp), 180, "the DDP run to end")
+    assert views[run.run_id].state == "done", views[run.run_id].reason
+    result = json.loads((run.run_dir / "result.json").read_text())
+    assert result["environment"]["world_size"] == 2

@@ -73,8 +73,8 @@ def plan_submissions(experiment: Experiment, runs: list[PlannedRun] | None = Non
 
 
 def launch(experiment: Experiment, *, executor: str = "local", profile: str | ClusterProfile | None = None,
-           parallel: int = 1, hold: bool = False, only: Callable[[PlannedRun], bool] | None = None,
-           wait: bool = True) -> LaunchReport:
+           parallel: int = 1, hold: bool = False, only: Callable[[PlannedRun], bool] | None = None
+           ) -> LaunchReport:
     """Submit what the results store says is missing. ``only`` restricts the runs (their upstreams
     still count as dependencies). Local launches block until their runs end; SLURM ones return."""
     if executor not in EXECUTORS:
@@ -100,7 +100,7 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
     else:
         if hold:
             raise ConfigError("--hold only applies to --executor slurm")
-        _run_local(to_submit, views, folder, max(1, parallel), report, wait)
+        _run_local(to_submit, views, folder, max(1, parallel), report)
     report.seconds = time.time() - t0
     return report
 
@@ -199,7 +199,7 @@ def _submit_array(runs, dependency, prof, folder, hold, name, job_of, array_of, 
 
 # -- local ---------------------------------------------------------------------------------------
 
-def _run_local(to_submit, views, folder, parallel, report, wait) -> None:
+def _run_local(to_submit, views, folder, parallel, report) -> None:
     """Start runs whose upstreams are done, at most ``parallel`` at a time, until none is left."""
     import submitit
 
@@ -226,8 +226,6 @@ def _run_local(to_submit, views, folder, parallel, report, wait) -> None:
                 running[run.run_id] = (run, job)
                 queue.remove(run)
                 log.info("started %s (pid %s)", run.run_id, job.job_id)
-        if not wait:
-            return
         for run_id, (_run, job) in list(running.items()):
             if not job.done():
                 continue

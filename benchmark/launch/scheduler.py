@@ -102,12 +102,6 @@ def cancel(job_ids: list[str]) -> None:
         _run(["scancel", *sorted(set(map(str, job_ids)))])
 
 
-def release(job_ids: list[str]) -> None:
-    """Release held jobs (``launch --hold``)."""
-    if job_ids:
-        _run(["scontrol", "release", ",".join(sorted(set(map(str, job_ids))))])
-
-
 def node_limits(partition: str | None) -> tuple[int, int]:
     """(largest CPU count, largest GPU count) of the partition's nodes."""
     cmd = ["sinfo", "-h", "-N", "-o", "%c|%G"] + (["-p", partition] if partition else [])
