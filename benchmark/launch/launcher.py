@@ -84,9 +84,10 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
     if only is not None:
         runs = [r for r in runs if only(r)]
     to_submit, views, to_cancel = plan_submissions(experiment, runs)
+    submit_ids = {r.run_id for r in to_submit}
     report = LaunchReport(
         skipped_done=[v.run_id for v in views.values() if v.state == "done"],
-        skipped_active=[v.run_id for v in views.values() if v.active and v.run not in to_submit],
+        skipped_active=[v.run_id for v in views.values() if v.active and v.run_id not in submit_ids],
     )
     folder = experiment.output / ".submitit"
     if executor == "slurm":
@@ -137,7 +138,8 @@ def _job(run: PlannedRun, threads: int | None = None) -> RunJob:
 
 def _submit_slurm(to_submit, views, prof, folder, hold, report, name) -> None:
     """Waves in dependency order; each wave as arrays where the dependency structure allows."""
-    job_of = {v.run_id: v.job_id for v in views.values() if v.active and v.run not in to_submit}
+    submit_ids = {r.run_id for r in to_submit}
+    job_of = {v.run_id: v.job_id for v in views.values() if v.active and v.run_id not in submit_ids}
     array_of: dict[str, tuple[str, int, int]] = {}  # run id -> (array id, task index, array size)
     pending = list(to_submit)
     while pending:
@@ -145,9 +147,10 @@ def _submit_slurm(to_submit, views, prof, folder, hold, report, name) -> None:
                                            for up in r.depends_on)]
         if not ready:
             raise StbenchError("dependency cycle among runs: " + ", ".join(r.run_id for r in pending))
-        pending = [r for r in pending if r not in ready]
+        ready_ids = {r.run_id for r in ready}
+        pending = [r for r in pending if r.run_id not in ready_ids]
         free = [r for r in ready if not any(up in job_of for up in r.depends_on)]
-        dependent = [r for r in ready if r not in free]
+        dependent = [r for r in ready if any(up in job_of for up in r.depends_on)]
         if free:
             _submit_array(free, None, prof, folder, hold, name, job_of, array_of, report)
         # One-to-one on an array submitted in this launch: one aftercorr array.
