@@ -72,7 +72,7 @@ def shape_mask(kind: str, side: int) -> np.ndarray:
 # Temporal set: pixels per frame (at 32 px; scaled with the size) of the slow and fast classes and
 # the bar height as a fraction of the frame. Full-width bars: every column carries the motion, so
 # temporal models learn it from scratch in a few hundred steps (small squares took far longer).
-SPEEDS = (1, 4)
+SPEEDS = (2, 5)
 BAR_FRACTION = 0.2
 
 
