@@ -208,7 +208,10 @@ def test_slurm_tasks_become_torch_distributed_environment(monkeypatch):
     from benchmark.engine.distributed import _env_from_slurm
 
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(key, raising=False)
+        # setenv first: monkeypatch then restores the original (absent) value after the test,
+        # so the exported variables do not leak into later tests.
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     # Task 3 of 4 on the second of two nodes, as srun / a submitit job with 4 tasks sets it.
     slurm = {"SLURM_JOB_ID": "1234", "SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_LOCALID": "1",
              "SLURM_NODEID": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "gpu[07-08]"}
@@ -218,3 +221,8 @@ def test_slurm_tasks_become_torch_distributed_environment(monkeypatch):
     got = {k: os.environ[k] for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR")}
     assert got == {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "gpu07"}
     assert os.environ["MASTER_PORT"] == str(20000 + 1234)
+
+
+def test_slurm_environment_does_not_leak():
+    # Runs after the test above (file order): a leaked RANK/WORLD_SIZE would make later runs try DDP.
+    assert "RANK" not in os.environ and "WORLD_SIZE" not in os.environ
