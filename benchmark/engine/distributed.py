@@ -7,11 +7,14 @@ here degrades to a no-op, so the training loop has one code path.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger("benchmark.engine")
 
 
 @dataclass
@@ -70,6 +73,8 @@ def init_distributed(device_type: str) -> DistInfo:
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
         torch.cuda.set_device(cuda_index())
+    log.info("joining process group: rank %d of %d (%s) at %s:%s", rank, world, backend,
+             os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT"))
     dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(minutes=30))
     return DistInfo(rank, world, local_rank, initialized_here=True)
 

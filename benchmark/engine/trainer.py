@@ -306,9 +306,11 @@ class _Trainer:
         eval_bs = max(1, (cfg.eval.batch_size or cfg.batch_size) // info.world_size)
 
         seed_everything(cfg.seed)
-        model = build_run_model(cfg, num_classes)
+        resuming = resume == "auto" and checkpoint_path(d).is_file()
+        # Resuming overwrites every weight: no need to fetch ImageNet weights again.
+        model = build_run_model(dataclasses.replace(cfg, pretrained=None) if resuming else cfg, num_classes)
         ckpt = None
-        if resume == "auto" and checkpoint_path(d).is_file():
+        if resuming:
             ckpt = load_checkpoint(checkpoint_path(d))
             load_weights_strict(model, ckpt["model"], f"resume {checkpoint_path(d)}")
         elif cfg.init_from:
@@ -530,7 +532,7 @@ class _Trainer:
                                        train=False, seed=cfg.seed, clips=clips, crops=crops)
         loader = data_io.eval_loader(test_set, batch_size=max(1, eval_bs // (clips * crops)),
                                      workers=cfg.workers, rank=info.rank, world=info.world_size,
-                                     pin=device_is_cuda(self.device), seed=cfg.seed)
+                                     pin=self.device.type == "cuda", seed=cfg.seed)
         merged = evaluate_model(model, loader, self.device, info, average=cfg.eval.average, amp=self.amp,
                                 progress=True)
         skipped = st["skipped"] + merged["skipped"]
@@ -571,10 +573,6 @@ class _Trainer:
             log.info("run %s done: top1 %s top5 %s video top1 %s (%d x %d views)", self.run_id,
                      _fmt(result["top1"]), _fmt(result["top5"]), _fmt(result["video_top1"]), clips, crops)
         return broadcast_object(result, info)
-
-
-def device_is_cuda(device: torch.device) -> bool:
-    return device.type == "cuda"
 
 
 def _fmt(x: float | None) -> str:
