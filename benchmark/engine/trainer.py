@@ -33,6 +33,7 @@ from benchmark.engine.distributed import (
     DistInfo,
     all_sum,
     barrier,
+    broadcast_buffers,
     broadcast_object,
     cuda_index,
     gather_objects,
@@ -362,6 +363,10 @@ class _Trainer:
                     st[key] = ckpt["state"][key]
             rngs = ckpt["rng"]
             set_rng_state(rngs[info.rank] if info.rank < len(rngs) else rngs[0])
+            if st["batch"] and len(st["stats"]) != info.world_size:
+                log.warning("the checkpoint was written by %d process(es), this run has %d: epoch %d "
+                            "restarts from its first batch", len(st["stats"]), info.world_size, st["epoch"] + 1)
+                st.update(batch=0, stats=[])
             log.info("resumed from %s at epoch %d, batch %d", checkpoint_path(d), st["epoch"] + 1, st["batch"])
         if info.is_main:
             rundir.truncate_metrics(d, st["epoch"])
@@ -450,6 +455,7 @@ class _Trainer:
                 st["train_time"] += epoch_time
                 st["train_clips"] += int(totals[2])
                 val = None
+                broadcast_buffers(model, info)
                 if (epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs:
                     val = evaluate_model(model, val_loader, device, info, amp=self.amp)
                     totals[3] += val["skipped"]
