@@ -60,6 +60,32 @@ def test_video_seek_path_and_positions_past_the_end(tmp_path):
     assert frame_ids(f.read([30, 40])) == [30, 30]
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_video_decoding_jumps_to_key_frames_instead_of_decoding_everything(tmp_path, suffix):
+    frames = np.stack([np.full((16, 16, 3), 2 * t, np.uint8) for t in range(120)])  # grey 2t
+    write_video(frames, tmp_path / f"g{suffix}", keyint=10)
+    video = VideoFile(tmp_path / f"g{suffix}", "x")
+    assert [round(float(f.float().mean()) / 2) for f in video.read([5, 115, 60])] == [5, 115, 60]
+    # decoding forward would take 116 frames; from the key frames (every <= 10) at most 3 GOPs
+    assert video.decoded_frames <= 30
+
+
+def test_uniform_and_dense_clips_from_real_videos_match_hand_computed_positions(tiny):
+    videos = dict(format="video", train_list="videos.txt", val_list="videos.txt")
+    # 30 frames, 4 segments of 7 (training, one shared offset o): o, 7+o, 14+o, 21+o
+    ds = build_dataset(_cfg(tiny, **videos), "train", frames=4, mean=MEAN, std=STD, train=True, seed=2)
+    for i in (0, 1):  # mp4, webm
+        ids = [round(float(ds[i]["video"][:, t].mean()) * 255 / STEP) for t in range(4)]
+        assert ids == [ids[0] + 7 * k for k in range(4)] and 0 <= ids[0] < 7
+    # dense testing, stride 3, 3 clips: starts linspace(0, 30 - 12, 3) = 0, 9, 18
+    ds = build_dataset(_cfg(tiny, sampling="dense", dense_stride=3, **videos), "val", frames=4, mean=MEAN, std=STD,
+                       train=False, num_clips=3)
+    for i in (0, 1):
+        v = ds[i]["video"]
+        ids = [[round(float(v[c, :, t].mean()) * 255 / STEP) for t in range(4)] for c in range(3)]
+        assert ids == [[0, 3, 6, 9], [9, 12, 15, 18], [18, 21, 24, 27]]
+
+
 def _cfg(root, **over):
     base = dict(name="tiny", root=str(root), train_list="frames.txt", val_list="frames.txt", num_classes=4,
                 resize=32, crop=32, scales=[1.0], num_workers=0, flip=False)

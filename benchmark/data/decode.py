@@ -6,6 +6,7 @@ sample is reported (or, with ``on_bad_sample: skip``, counted) instead of crashi
 
 from __future__ import annotations
 
+import bisect
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -25,9 +26,6 @@ def _decode_jpeg(*args, **kwargs):
         warnings.simplefilter("ignore", DeprecationWarning)
         return decode_jpeg(*args, **kwargs)
 
-# Seek instead of decoding forward when the next wanted frame is this many frames ahead: cheaper
-# than decoding through, even for the long GOPs of typical web videos.
-SEEK_GAP = 48
 
 
 class FrameFolder:
@@ -63,7 +61,7 @@ class FrameFolder:
 
 
 class VideoFile:
-    """A video decoded with PyAV; only the frames a clip needs are decoded (seeking across gaps).
+    """A video decoded with PyAV; only the GOPs holding a clip's frames are decoded.
 
     The frame count comes from the container (or duration x frame rate when the container does not
     store it, as in WebM); when that estimate overshoots, positions past the end get the last frame.
@@ -109,27 +107,44 @@ class VideoFile:
             return -1
         return round((frame.pts - self.start_pts) * self.time_base * self.fps)
 
+    def key_frames(self, until: int) -> list[int]:
+        """Positions of the key frames up to about ``until``, from the packets (demuxing, no decoding)."""
+        keys = []
+        self.container.seek(self.start_pts, stream=self.stream, backward=True, any_frame=False)
+        for packet in self.container.demux(self.stream):
+            if packet.pts is None:
+                continue
+            pos = round((packet.pts - self.start_pts) * self.time_base * self.fps)
+            if packet.is_keyframe:
+                keys.append(pos)
+            if pos > until + 16:  # packets come in decode order: allow for B-frame reordering
+                break
+        return sorted(keys) or [0]
+
     def _frames_from(self, position: int):
-        """Decoded (position, frame) pairs, starting at the key frame before ``position``."""
-        if position > 0:
-            pts = self.start_pts + int(position / self.fps / self.time_base)
-            self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
-        else:
-            self.container.seek(self.start_pts, stream=self.stream, backward=True, any_frame=False)
+        """Decoded (position, frame) pairs, starting at the key frame at or before ``position``."""
+        pts = self.start_pts + int(position / self.fps / self.time_base)
+        self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
         last = -1
         for frame in self.container.decode(self.stream):
+            self.decoded_frames += 1
             pos = self._position(frame)
             last = pos if pos >= 0 else last + 1  # frames without pts: count them
             yield last, frame
 
     def read(self, positions: list[int]) -> torch.Tensor:
+        """The frames at ``positions``. Decoding jumps to the last key frame before each wanted frame
+        when that key frame lies ahead, so a clip of a long video decodes only its own GOPs."""
         wanted = sorted(set(positions))
         found: dict[int, np.ndarray] = {}
+        self.decoded_frames = 0
         try:
+            keys = self.key_frames(wanted[-1])
             decoder, current, previous = None, -1, None
             for target in wanted:
-                if decoder is None or target - current > SEEK_GAP:
-                    decoder, previous = self._frames_from(target), None
+                key = keys[max(0, bisect.bisect_right(keys, target) - 1)]
+                if decoder is None or key > current:
+                    decoder, previous = self._frames_from(key), None
                 while current < target or previous is None:
                     item = next(decoder, None)
                     if item is None:

@@ -41,8 +41,11 @@ def write_frames(frames: np.ndarray, folder: Path, template: str = "{:05d}.jpg",
     return len(chw)
 
 
-def write_video(frames: np.ndarray, path: Path, fps: int = 12, crf: int = 18) -> None:
-    """Encode (T, H, W, 3) uint8 frames; the codec follows the suffix (mp4: H.264, webm: VP9)."""
+def write_video(frames: np.ndarray, path: Path, fps: int = 12, crf: int = 18, keyint: int | None = None) -> None:
+    """Encode (T, H, W, 3) uint8 frames; the codec follows the suffix (mp4: H.264, webm: VP9).
+
+    ``keyint``: maximum distance between key frames (default: the encoder's, 250 for x264).
+    """
     suffix = path.suffix.lower()
     if suffix not in VIDEO_CODECS:
         raise DataError(f"{path}: cannot write videos of type {suffix!r} (valid: {', '.join(VIDEO_CODECS)})")
@@ -58,6 +61,8 @@ def write_video(frames: np.ndarray, path: Path, fps: int = 12, crf: int = 18) ->
             stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency"}
         elif codec == "libvpx-vp9":
             stream.options = {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        if keyint:
+            stream.codec_context.gop_size = keyint
         for image in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             for packet in stream.encode(frame):
