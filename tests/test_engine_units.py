@@ -14,7 +14,6 @@ from benchmark.engine.config import load_run_config
 from benchmark.engine.metrics import aggregate_views, merge_shards, topk_correct
 from benchmark.engine.protocol import default_milestones, effective_lr
 from benchmark.engine.rundir import read_metrics, run_state, truncate_metrics, write_json_atomic, write_state
-from benchmark.engine.sampling import ResumableSampler
 from benchmark.engine.schedule import lr_at
 from benchmark.engine.schema import SchemaError, validate_metrics_line, validate_result
 from benchmark.errors import ConfigError
@@ -123,19 +122,6 @@ def test_merge_shards_drops_padding_repeats():
     assert merged["index"].tolist() == [0, 1, 2, 3, 4]
     assert merged["label"].tolist() == [0, 1, 1, 1, 0]
     assert merged["scores"].argmax(1).tolist() == [0, 1, 1, 0, 0]
-
-
-def test_resumable_sampler_shards_and_restarts():
-    full = ResumableSampler(10, num_replicas=1, seed=3)
-    full.set_epoch(2)
-    order = list(full)
-    assert sorted(order) == list(range(10))
-    full.set_epoch(2, start=4)
-    assert list(full) == order[4:]
-    full.set_epoch(3)
-    assert list(full) != order
-    shards = [ResumableSampler(5, num_replicas=2, rank=r, shuffle=False) for r in range(2)]
-    assert [list(s) for s in shards] == [[0, 2, 4], [1, 3, 0]]
 
 
 # --------------------------------------------------------------------------- run directory records

@@ -1,7 +1,8 @@
 """The engine's side of the data contract: datasets and loaders for training and evaluation.
 
-The data layer (``benchmark.data``) makes datasets; the engine owns the sample order (resumable,
-sharded over DDP ranks) and wraps each dataset so augmentation is seeded per sample.
+The data layer makes the datasets (sampling and augmentation are functions of seed, epoch and
+index) and the resumable, rank-sharded sample order (``EpochSampler``); the engine builds the
+loaders so that creating one never draws from the global RNG, which exact resume relies on.
 """
 
 from __future__ import annotations
@@ -10,34 +11,26 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
-from benchmark.engine.sampling import ResumableSampler, SampleSeeded
+from benchmark.data import EpochSampler, resolve_data_config
+from benchmark.data.dataset import VideoCollate
 
 
 def resolve_dataset(entry: Any, where: str):
     """A preset name or mapping (the ``dataset:`` section) -> the data layer's ``DataConfig``."""
-    from benchmark.data import resolve_data_config
-
     return resolve_data_config(entry, where)
-
-
-def num_classes_of(data_cfg) -> int:
-    return int(data_cfg.num_classes)
 
 
 def build_split(data_cfg, split: str, *, frames: int, mean, std, train: bool, seed: int,
                 clips: int = 1, crops: int = 1):
-    from benchmark import data
+    from benchmark.data import build_dataset
 
-    return data.build_dataset(data_cfg, split, frames=frames, mean=mean, std=std, train=train,
-                              num_clips=clips, num_crops=crops, seed=seed)
+    return build_dataset(data_cfg, split, frames=frames, mean=mean, std=std, train=train,
+                         num_clips=clips, num_crops=crops, seed=seed)
 
 
-def _collate(dataset):
+def _collate(dataset) -> VideoCollate:
     """The data layer's collate: stacks good samples, drops bad ones and counts them in ``skipped``."""
-    from benchmark.data.dataset import VideoCollate
-
     c = dataset.cfg
     view = (3, dataset.frames, c.crop, c.crop)
     if not dataset.train and dataset.num_crops == 3:  # 3-crop testing keeps the full resized frame
@@ -45,26 +38,26 @@ def _collate(dataset):
     return VideoCollate(view if dataset.num_views == 1 else (dataset.num_views, *view))
 
 
-def train_loader(dataset, *, batch_size: int, workers: int, seed: int, rank: int, world: int,
-                 pin: bool) -> tuple[DataLoader, ResumableSampler, SampleSeeded]:
-    """A loader whose order and augmentation are functions of (seed, epoch, index) only."""
-    seeded = SampleSeeded(dataset, seed)
-    sampler = ResumableSampler(len(seeded), num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    loader = DataLoader(
-        seeded, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+def _loader(dataset, sampler, *, batch_size: int, workers: int, pin: bool, seed: int, train: bool):
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=train,
         collate_fn=_collate(dataset), pin_memory=pin,
-        # An explicit generator: the workers' base seed must not consume the global RNG.
+        # An explicit generator: the workers' base seed must not be drawn from the global RNG,
+        # or a loader created on resume would shift the model's random stream (dropout).
         generator=torch.Generator().manual_seed(seed),
     )
-    return loader, sampler, seeded
+
+
+def train_loader(dataset, *, batch_size: int, workers: int, seed: int, rank: int, world: int,
+                 pin: bool) -> tuple[DataLoader, EpochSampler]:
+    """Shuffled per (seed, epoch), padded to equal shards; ``sampler.set_epoch(e, start)`` resumes mid-epoch."""
+    sampler = EpochSampler(len(dataset), shuffle=True, seed=seed, rank=rank, world_size=world)
+    return _loader(dataset, sampler, batch_size=batch_size, workers=workers, pin=pin, seed=seed,
+                   train=True), sampler
 
 
 def eval_loader(dataset, *, batch_size: int, workers: int, rank: int, world: int, pin: bool,
                 seed: int = 0) -> DataLoader:
-    """In-order, sharded over ranks; padding repeats are removed later by index (merge_shards)."""
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
-    return DataLoader(
-        SampleSeeded(dataset, seed), batch_size=batch_size, sampler=sampler, shuffle=False,
-        num_workers=workers, drop_last=False, collate_fn=_collate(dataset), pin_memory=pin,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    """In order, sharded over ranks; results are merged by video index (``merge_shards``)."""
+    sampler = EpochSampler(len(dataset), shuffle=False, seed=seed, rank=rank, world_size=world)
+    return _loader(dataset, sampler, batch_size=batch_size, workers=workers, pin=pin, seed=seed, train=False)

@@ -297,7 +297,7 @@ class _Trainer:
         cfg, info, device, d = self.cfg, self.info, self.device, self.run_dir
         t_start = time.time()
         data_cfg = data_io.resolve_dataset(cfg.dataset, "dataset")
-        num_classes = cfg.num_classes or data_io.num_classes_of(data_cfg)
+        num_classes = cfg.num_classes or data_cfg.num_classes
         spec, mean, std = _model_inputs(cfg)
         if cfg.batch_size % info.world_size:
             raise ConfigError(
@@ -337,7 +337,7 @@ class _Trainer:
         val_set = data_io.build_split(data_cfg, cfg.eval.split, frames=spec.frames, mean=mean, std=std,
                                       train=False, seed=cfg.seed)
         pin = device.type == "cuda"
-        loader, sampler, seeded = data_io.train_loader(
+        loader, sampler = data_io.train_loader(
             train_set, batch_size=per_rank, workers=cfg.workers, seed=cfg.seed, rank=info.rank,
             world=info.world_size, pin=pin)
         val_loader = data_io.eval_loader(val_set, batch_size=eval_bs, workers=cfg.workers, rank=info.rank,
@@ -388,7 +388,7 @@ class _Trainer:
                 # Mid-epoch resume: each rank continues its own running sums of the epoch.
                 stats = list(st["stats"][info.rank]) if start_batch else [0.0, 0.0, 0.0, 0.0]
                 sampler.set_epoch(epoch, start=start_batch * per_rank)
-                seeded.set_epoch(epoch)
+                train_set.set_epoch(epoch)
                 loader.generator.manual_seed(cfg.seed * 100003 + epoch)
                 train_model.train()
                 t0 = time.time()
@@ -642,7 +642,7 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
     info = init_distributed(device.type)
     try:
         data_cfg = data_io.resolve_dataset(cfg.dataset, f"{run_dir / rundir.CONFIG}: dataset")
-        num_classes = cfg.num_classes or data_io.num_classes_of(data_cfg)
+        num_classes = cfg.num_classes or data_cfg.num_classes
         spec, mean, std = _model_inputs(cfg)
         model = build_run_model(dataclasses.replace(cfg, pretrained=None), num_classes)
         path = checkpoint_path(run_dir, checkpoint)
