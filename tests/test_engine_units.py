@@ -11,7 +11,7 @@ import torch
 from benchmark.engine import protocol_defaults
 from benchmark.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from benchmark.engine.config import load_run_config
-from benchmark.engine.metrics import aggregate_views, merge_shards, topk_correct
+from benchmark.engine.metrics import accuracy, aggregate_views, merge_shards, topk_correct
 from benchmark.engine.protocol import default_milestones, effective_lr
 from benchmark.engine.rundir import read_metrics, run_state, truncate_metrics, write_json_atomic, write_state
 from benchmark.engine.schedule import lr_at
@@ -112,6 +112,7 @@ def test_video_level_aggregation_by_hand():
     assert topk_correct(avg, labels, 1).tolist() == [False, True]
     assert topk_correct(p, labels, 1).tolist() == [True, False]  # softmax: video 1's class 2 wins 3 views
     assert topk_correct(avg, labels, 2).tolist() == [True, True]
+    assert accuracy(avg, labels, 1) == 50.0 and accuracy(p, labels, 1) == 50.0 and accuracy(avg, labels, 5) == 100.0
 
 
 def test_merge_shards_drops_padding_repeats():

@@ -89,15 +89,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def any_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """True on every rank if it is true on any (e.g. one rank got the pre-emption signal)."""
-    if not info.distributed:
-        return flag
-    t = torch.tensor([1 if flag else 0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
     if not info.distributed:
         return list(values)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import socket
 import tempfile
@@ -103,10 +102,6 @@ def run_state(run_dir: str | Path) -> dict:
     if not isinstance(state, dict) or state.get("state") not in STATES:
         return {"state": "pending", "reason": None, "epoch": 0}
     return {"state": state["state"], "reason": state.get("reason"), "epoch": state.get("epoch", 0)}
-
-
-def _finite(obj: Any) -> bool:
-    return not (isinstance(obj, float) and not math.isfinite(obj))
 
 
 def append_metrics(run_dir: str | Path, line: dict) -> None:

@@ -41,7 +41,7 @@ from benchmark.engine.distributed import (
     shutdown,
 )
 from benchmark.engine.environment import code_version, environment
-from benchmark.engine.metrics import aggregate_views, merge_shards, topk_correct
+from benchmark.engine.metrics import accuracy, aggregate_views, merge_shards, topk_correct
 from benchmark.engine.protocol import effective_lr
 from benchmark.engine.schedule import lr_at
 from benchmark.engine.schema import SCHEMA_VERSION, validate_result
@@ -176,8 +176,7 @@ def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInf
     n = len(y)
     merged["clips"] = n
     if n:
-        merged["top1"] = 100.0 * int(topk_correct(s, y, 1).sum()) / n
-        merged["top5"] = 100.0 * int(topk_correct(s, y, 5).sum()) / n
+        merged["top1"], merged["top5"] = accuracy(s, y, 1), accuracy(s, y, 5)
         logp = s.log_softmax(-1) if average == "logits" else s.clamp_min(1e-12).log()
         merged["loss"] = float(-logp[torch.arange(n), y].mean())
     else:
