@@ -42,6 +42,8 @@ PALETTE = np.array([
     [255, 255, 60], [255, 60, 255], [60, 255, 255], [255, 160, 40],
 ], dtype=np.uint8)
 FORMATS = ("frames", "video")
+# Bumped whenever the generated content changes, so an older dataset on disk is regenerated.
+GENERATOR_VERSION = 2
 
 
 def _paint(frame: np.ndarray, mask: np.ndarray, top: int, left: int, colour: np.ndarray) -> None:
@@ -116,7 +118,7 @@ def generate(kind: str, out_dir: str | Path, num_train: int = 800, num_val: int 
     if frames_per_video < 2 or num_train < 1 or num_val < 1:
         raise ConfigError("synthetic: frames_per_video must be >= 2, num_train and num_val >= 1")
     out = Path(out_dir)
-    info = {"kind": kind, "num_train": num_train, "num_val": num_val, "size": size,
+    info = {"generator_version": GENERATOR_VERSION, "kind": kind, "num_train": num_train, "num_val": num_val, "size": size,
             "frames_per_video": frames_per_video, "seed": seed, "formats": sorted(formats),
             "num_classes": len(CLASSES[kind]), "classes": CLASSES[kind]}
     info_path = out / "info.json"
