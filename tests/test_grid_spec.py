@@ -118,6 +118,20 @@ def test_precedence_run_protocol_axis_override(tmp_path):
     assert b.run_dir == (tmp_path / "out" / "synthetic-temporal" / "TSN-ResNet18-f16-batch_size6")
 
 
+def test_exclude_leaves_out_matching_cells(tmp_path):
+    spec = _spec(axes={"modules": ["TSN", "TAM"], "backbones": ["ResNet18"], "tp": [False, True],
+                       "frames": [8, 16]},
+                 exclude=[{"module": "TAM", "tp": True}, {"module": "TSN", "frames": 8, "tp": False}])
+    runs = _runs(spec, tmp_path)
+    assert sorted(runs) == sorted(f"synthetic-temporal/{m}" for m in (
+        "TSN-ResNet18-f16", "TSN-ResNet18-tp-f8", "TSN-ResNet18-tp-f16", "TAM-ResNet18-f8", "TAM-ResNet18-f16"))
+    # The excluded upstream of TSN-f16 is not waited for.
+    assert runs["synthetic-temporal/TSN-ResNet18-f16"].depends_on == []
+    assert runs["synthetic-temporal/TSN-ResNet18-tp-f16"].depends_on == ["synthetic-temporal/TSN-ResNet18-tp-f8"]
+    with pytest.raises(ConfigError, match=r"exclude\[0\]: unknown key 'modul'.*valid keys"):
+        _runs(_spec(exclude=[{"modul": "TAM"}]), tmp_path)
+
+
 def test_seeds_and_non_progressive(tmp_path):
     runs = _runs(_spec(axes={"modules": ["TSN"], "backbones": ["ResNet18"], "frames": [8, 16],
                              "seeds": [0, 1]}, progressive=False), tmp_path)

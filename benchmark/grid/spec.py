@@ -55,6 +55,7 @@ class ExperimentSpec:
     run: dict[str, Any] = field(default_factory=dict)
     protocol: dict[int, dict] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
+    exclude: list[dict[str, Any]] = field(default_factory=list)  # cells to leave out (match mappings)
     progressive: bool = True
 
 
@@ -152,6 +153,8 @@ class Experiment:
         for i, ov in enumerate(self.spec.overrides):
             check_keys(ov.match, match_keys, f"{where}: overrides[{i}].match")
             _check_options(ov.set, f"{where}: overrides[{i}].set")
+        for i, match in enumerate(self.spec.exclude):
+            check_keys(match, match_keys, f"{where}: exclude[{i}]")
         if self.spec.progressive:
             frames = set(ax.frames)
             for f in sorted(frames):
@@ -197,6 +200,8 @@ class Experiment:
         by_chain: dict[tuple, PlannedRun] = {}
         seen: set[str] = set()
         for data, cell in self._cells():
+            if any(self._matches(match, cell) for match in self.spec.exclude):
+                continue
             try:
                 model = model_name(cell["module"], cell["backbone"], cell["tp"], cell["frames"])
             except StbenchError as exc:
