@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,16 +16,22 @@ from benchmark.models.video2d import build_video2d
 class TemporalAggregation(FrameAware):
     """One weight per channel per temporal offset (3·C parameters), no bias, zero padding in time.
 
-    ``weight[:, 0]``, ``[:, 1]``, ``[:, 2]`` weigh frames t−1, t, t+1. Initialised to the identity
-    (w₀ = 1, w±1 = 0): the inputs it sees are post-ReLU, so an ImageNet-initialised network starts
-    out computing exactly its TSN counterpart.
+    ``weight[:, 0]``, ``[:, 1]``, ``[:, 2]`` weigh frames t−1, t, t+1. With ``identity=True``
+    (used when the backbone is loaded from 2D weights) w₀ = 1, w±1 = 0: the inputs it sees are
+    post-ReLU, so an ImageNet-initialised network starts out computing exactly its TSN counterpart.
+    Otherwise (random init) each weight is drawn from U(−1, 1), PyTorch's default for the three
+    depthwise 1×1 convolutions of the official implementation: an identity start would leave the
+    temporal weights at a symmetric point that a network trained from scratch leaves only slowly.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, identity: bool = True) -> None:
         super().__init__()
         self.channels = channels
-        weight = torch.zeros(channels, 3)
-        weight[:, 1] = 1.0
+        if identity:
+            weight = torch.zeros(channels, 3)
+            weight[:, 1] = 1.0
+        else:
+            weight = torch.empty(channels, 3).uniform_(-1.0, 1.0)
         self.weight = nn.Parameter(weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,4 +50,5 @@ class TemporalAggregation(FrameAware):
 @register_module("TAM", description="depthwise temporal aggregation (k=3) on every residual branch / "
                  "after every InceptionV1 stage", paper="Fan et al., bLVNet-TAM, NeurIPS 2019")
 def build_tam(spec, num_classes, **options):
-    return build_video2d(spec, num_classes, operator=TemporalAggregation, **options)
+    identity = options.get("pretrained") is not None
+    return build_video2d(spec, num_classes, operator=partial(TemporalAggregation, identity=identity), **options)
