@@ -8,9 +8,10 @@ length grows with speed: temporal pooling gets 2 of the 4 classes), but directio
 time-reversal, invisible to them: only real temporal modelling (TAM, TSM, I3D, ...) solves all 4.
 Motion is vertical so that a horizontal flip cannot change a label.
 
-*spatial* (4 classes): one object whose shape is the class (filled square, hollow square, plus,
-disc), random colour, drifting with a random velocity independent of the class: frame order
-carries no information, and a single frame suffices.
+*spatial* (4 classes): one object whose shape is the class (square, plus, horizontal bar, vertical
+bar: distinct even after a ResNet stem's 4x downsampling of 32 px frames), random colour, drifting by at most 1 px per frame in a random direction independent of
+the class and staying whole inside the frame: frame order carries no information, and a single
+frame suffices.
 
 Layout of ``out_dir``: ``frames/<split>/<video>/00001.jpg...`` with official frame lists
 ``train.txt``/``val.txt`` (``<folder> 1 <T> <label>``), ``videos/<split>/<video>.mp4`` (H.264) with
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 KINDS = ("temporal", "spatial")
 CLASSES = {
     "temporal": ["slow up", "slow down", "fast up", "fast down"],
-    "spatial": ["filled square", "hollow square", "plus", "disc"],
+    "spatial": ["square", "plus", "horizontal bar", "vertical bar"],
 }
 # Bright, saturated colours: high contrast against the black background, shared by all classes.
 PALETTE = np.array([
@@ -43,7 +44,7 @@ PALETTE = np.array([
 ], dtype=np.uint8)
 FORMATS = ("frames", "video")
 # Bumped whenever the generated content changes, so an older dataset on disk is regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 def _paint(frame: np.ndarray, mask: np.ndarray, top: int, left: int, colour: np.ndarray) -> None:
@@ -57,17 +58,16 @@ def _paint(frame: np.ndarray, mask: np.ndarray, top: int, left: int, colour: np.
 
 
 def shape_mask(kind: str, side: int) -> np.ndarray:
-    y, x = np.mgrid[:side, :side]
     c = (side - 1) / 2
-    border = max(1, side // 5)
-    if kind == "filled square":
+    band = np.abs(np.arange(side) - c) <= side / 6  # the middle third
+    if kind == "square":
         return np.ones((side, side), bool)
-    if kind == "hollow square":
-        return (np.minimum(np.minimum(y, x), np.minimum(side - 1 - y, side - 1 - x)) < border)
     if kind == "plus":
-        return (np.abs(y - c) <= border / 2 + 0.5) | (np.abs(x - c) <= border / 2 + 0.5)
-    if kind == "disc":
-        return (y - c) ** 2 + (x - c) ** 2 <= (side / 2) ** 2
+        return band[:, None] | band[None, :]
+    if kind == "horizontal bar":
+        return np.broadcast_to(band[:, None], (side, side)).copy()
+    if kind == "vertical bar":
+        return np.broadcast_to(band[None, :], (side, side)).copy()
     raise ValueError(kind)
 
 
@@ -90,14 +90,18 @@ def temporal_video(label: int, size: int, frames: int, rng: np.random.Generator)
 
 
 def spatial_video(label: int, size: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """The class shape drifting at most 1 px per frame, whole inside the frame at every step (a
+    shape split across the wrap-around edges would be a different picture, not the class)."""
     side = max(5, (size * 2) // 5)
     mask = shape_mask(CLASSES["spatial"][label], side)
     colour = PALETTE[rng.integers(len(PALETTE))]
-    top, left = rng.integers(size, size=2)
-    vy, vx = rng.integers(-2, 3, size=2)
+    room = size - side  # top-left positions that keep the shape inside
+    velocity = rng.integers(-1, 2, size=2) if room >= frames - 1 else np.zeros(2, int)
+    travel = np.abs(velocity) * (frames - 1)
+    start = [int(rng.integers(room - travel[i] + 1)) + (travel[i] if velocity[i] < 0 else 0) for i in range(2)]
     video = np.zeros((frames, size, size, 3), np.uint8)
     for t in range(frames):
-        _paint(video[t], mask, int(top + vy * t), int(left + vx * t), colour)
+        _paint(video[t], mask, start[0] + int(velocity[0]) * t, start[1] + int(velocity[1]) * t, colour)
     return video
 
 
