@@ -173,8 +173,13 @@ def collect_reference(name: str) -> pd.DataFrame:
     return _tidy(table.to_dict("records"))
 
 
-def collect_experiment(path: str | Path) -> pd.DataFrame:
-    """The experiment's planned runs, each read from its run directory (pending if not started)."""
+def collect_experiment(path) -> pd.DataFrame:
+    """The experiment's planned runs, each read from its run directory (pending if not started).
+
+    ``path`` is an experiment YAML or an already loaded ``benchmark.grid.Experiment``.
+    """
+    if hasattr(path, "runs"):
+        return _collect_planned(path)
     try:  # the grid layer; imported late so analysis works without it
         from benchmark.grid import load_experiment
     except ImportError:
@@ -183,7 +188,10 @@ def collect_experiment(path: str | Path) -> pd.DataFrame:
         except ImportError as exc:
             raise DataError(f"{path}: experiment sources need the grid layer (benchmark.grid): {exc}") from exc
 
-    experiment = load_experiment(path)
+    return _collect_planned(load_experiment(path))
+
+
+def _collect_planned(experiment) -> pd.DataFrame:
     rows = []
     for run in experiment.runs():
         row = read_run_dir(run.run_dir, run.config)

@@ -73,10 +73,14 @@ def plan_submissions(experiment: Experiment, runs: list[PlannedRun] | None = Non
 
 
 def launch(experiment: Experiment, *, executor: str = "local", profile: str | ClusterProfile | None = None,
-           parallel: int = 1, hold: bool = False, only: Callable[[PlannedRun], bool] | None = None
-           ) -> LaunchReport:
+           parallel: int = 1, hold: bool = False, only: Callable[[PlannedRun], bool] | None = None,
+           on_event: Callable[[str, str, str | None], None] | None = None) -> LaunchReport:
     """Submit what the results store says is missing. ``only`` restricts the runs (their upstreams
-    still count as dependencies). Local launches block until their runs end; SLURM ones return."""
+    still count as dependencies). Local launches block until their runs end; SLURM ones return.
+
+    ``on_event(event, run_id, detail)`` (local executor) is told ``started``, ``done``, ``failed``
+    (detail: the error) and ``blocked`` as they happen, e.g. to drive a progress bar.
+    """
     if executor not in EXECUTORS:
         raise ConfigError(f"executor: invalid value {executor!r} (valid values: {', '.join(EXECUTORS)})")
     t0 = time.time()
@@ -101,7 +105,7 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
     else:
         if hold:
             raise ConfigError("--hold only applies to --executor slurm")
-        _run_local(to_submit, views, folder, max(1, parallel), report)
+        _run_local(to_submit, views, folder, max(1, parallel), report, on_event or (lambda *a: None))
     report.seconds = time.time() - t0
     return report
 
@@ -202,7 +206,7 @@ def _submit_array(runs, dependency, prof, folder, hold, name, job_of, array_of, 
 
 # -- local ---------------------------------------------------------------------------------------
 
-def _run_local(to_submit, views, folder, parallel, report) -> None:
+def _run_local(to_submit, views, folder, parallel, report, on_event) -> None:
     """Start runs whose upstreams are done, at most ``parallel`` at a time, until none is left."""
     import submitit
 
@@ -218,6 +222,7 @@ def _run_local(to_submit, views, folder, parallel, report) -> None:
                 bad.add(run.run_id)
                 report.blocked.append(run.run_id)
                 log.warning("%s: not run, an upstream run failed", run.run_id)
+                on_event("blocked", run.run_id, None)
             elif len(running) < parallel and all(up in done or up not in views for up in run.depends_on):
                 ex = submitit.LocalExecutor(folder=folder / "%j")
                 ex.update_parameters(timeout_min=60 * 24 * 30)
@@ -229,6 +234,7 @@ def _run_local(to_submit, views, folder, parallel, report) -> None:
                 running[run.run_id] = (run, job)
                 queue.remove(run)
                 log.info("started %s (pid %s)", run.run_id, job.job_id)
+                on_event("started", run.run_id, None)
         for run_id, (_run, job) in list(running.items()):
             if not job.done():
                 continue
@@ -237,10 +243,12 @@ def _run_local(to_submit, views, folder, parallel, report) -> None:
             if error is None:
                 done.add(run_id)
                 log.info("finished %s", run_id)
+                on_event("done", run_id, None)
             else:
                 bad.add(run_id)
                 report.failed[run_id] = _last_line(str(error))
                 log.error("%s failed: %s", run_id, report.failed[run_id])
+                on_event("failed", run_id, report.failed[run_id])
         if queue and not running and not any(
             all(up in done or up not in views for up in r.depends_on) for r in queue
         ):
