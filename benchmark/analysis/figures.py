@@ -200,7 +200,7 @@ def plot_accuracy_vs_macs(acc: pd.DataFrame, path: Path) -> tuple[Path | None, s
             x = rows["gmacs"].iloc[0]
             ax.set_xlim(x * 0.8, x * 1.2)
         ax.set_title(dataset, fontsize=10)
-        ax.set_xlabel("GMACs per clip")
+        ax.set_xlabel("GMACs per clip (conv + linear, 224×224)")
         ax.set_ylabel("top-1 accuracy (%)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()

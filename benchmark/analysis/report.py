@@ -173,7 +173,7 @@ def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "") -> d
     # Fig. 1
     page.heading("Accuracy vs cost (Fig. 1 style)")
     fig, why = figures.plot_accuracy_vs_macs(acc, out / "figures" / "accuracy_vs_macs.png")
-    page.figure(fig, why, "Top-1 vs GMACs per clip; circle area = parameters.", out)
+    page.figure(fig, why, "Top-1 vs GMACs per clip (the paper's convention: convolution and linear multiply-adds at 224×224, whatever the training size); circle area = parameters.", out)
     _record(written, fig, why, "accuracy_vs_macs")
 
     page.write(out)
