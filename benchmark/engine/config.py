@@ -65,7 +65,8 @@ class RunConfig:
     dataset: Any  # a preset name, {preset: name, overrides...} or a full DataConfig mapping (benchmark.data)
     run_id: str | None = None  # None: the run directory's name
     num_classes: int | None = None  # None: the dataset's
-    pretrained: str | None = "auto"  # "auto": imagenet unless init_from is set; None; "imagenet"; a path
+    pretrained: str | None = "auto"  # "auto": imagenet unless init_from is set or the model has no
+    # torchvision ImageNet weights (VoV3D, SEVNet, FASTER, bLVNet-TAM); None; "imagenet"; a path
     dropout: float | None = None
     inflate: str = "copy"
     init_from: str | None = None  # another run directory (progressive training: f8 -> f16)
@@ -137,7 +138,10 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
     schedule = dataclasses.replace(cfg.schedule, name=name, milestones=sorted(milestones))
     pretrained = cfg.pretrained
     if pretrained == "auto":
-        pretrained = None if cfg.init_from else "imagenet"
+        # ImageNet where torchvision has weights for the model; from scratch otherwise (VoV3D, ...).
+        from benchmark.models import has_imagenet_weights
+
+        pretrained = "imagenet" if not cfg.init_from and has_imagenet_weights(spec) else None
     evaluation = dataclasses.replace(
         cfg.eval,
         clips=data_cfg.test_clips if cfg.eval.clips is None else cfg.eval.clips,

@@ -1,6 +1,6 @@
 """Models: backbones x spatio-temporal modules x temporal pooling x frames, plus extra architectures."""
 
-from benchmark.models.build import build_model, input_normalization
+from benchmark.models.build import build_model, has_imagenet_weights, input_normalization
 from benchmark.models.naming import ModelSpec, model_name, parse_model_name
 from benchmark.models.profile import profile_model
 from benchmark.models.registry import (
@@ -22,6 +22,7 @@ __all__ = [
     "MODULES",
     "ModelSpec",
     "build_model",
+    "has_imagenet_weights",
     "input_normalization",
     "list_architectures",
     "list_backbones",

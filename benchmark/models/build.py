@@ -27,3 +27,10 @@ def input_normalization(name: str | ModelSpec) -> tuple[tuple[float, ...], tuple
     spec = parse_model_name(name) if isinstance(name, str) else name
     entry = ARCHITECTURES[spec.module] if spec.is_architecture else BACKBONES[spec.backbone]
     return entry.mean, entry.std
+
+
+def has_imagenet_weights(name: str | ModelSpec) -> bool:
+    """Whether ``pretrained="imagenet"`` can initialise ``name`` (torchvision weights of its backbone)."""
+    spec = parse_model_name(name) if isinstance(name, str) else name
+    entry = ARCHITECTURES[spec.module] if spec.is_architecture else MODULES[spec.module]
+    return entry.imagenet

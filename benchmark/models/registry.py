@@ -38,6 +38,7 @@ class ModuleEntry:
     backbones: tuple[str, ...] | None = None  # None: every registered backbone
     description: str = ""
     paper: str = ""
+    imagenet: bool = True  # pretrained="imagenet" works (torchvision weights of its backbone)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ArchitectureEntry:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     default_frames: tuple[int, ...] = field(default=(8, 16, 32, 64))
+    imagenet: bool = False  # complete architectures have no torchvision ImageNet weights
 
 
 BACKBONES: dict[str, BackboneEntry] = {}
@@ -78,10 +80,11 @@ def register_backbone(name: str, *, family: str, mean, std, description: str = "
     return decorator
 
 
-def register_module(name: str, *, backbones=None, description: str = "", paper: str = ""):
+def register_module(name: str, *, backbones=None, description: str = "", paper: str = "", imagenet: bool = True):
     def decorator(builder):
         _check_new(MODULES, name, "module")
-        MODULES[name] = ModuleEntry(name, builder, tuple(backbones) if backbones else None, description, paper)
+        MODULES[name] = ModuleEntry(name, builder, tuple(backbones) if backbones else None, description, paper,
+                                    imagenet)
         return builder
 
     return decorator

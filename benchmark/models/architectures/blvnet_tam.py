@@ -204,7 +204,7 @@ def from_release(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-@register_module("bLVNet-TAM", backbones=tuple(DEPTHS), paper=PAPER,
+@register_module("bLVNet-TAM", backbones=tuple(DEPTHS), paper=PAPER, imagenet=False,
                  description="Big-Little video network with TAM on bLResNet-50/101 (frames = 2 x pairs)")
 def build_blvnet_tam(spec, num_classes: int, **options):
     """Build bLVNet-TAM on bL``spec.backbone``. ``pretrained``: a local bLResNet ImageNet checkpoint
