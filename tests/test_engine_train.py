@@ -181,13 +181,15 @@ def test_sigkill_mid_epoch_then_resume_is_exact(reference_run, data_dir, tmp_pat
     assert_same_run(reference_run, run_dir)
 
 
-def test_sigterm_checkpoints_mid_epoch_and_requeue_resumes_exactly(reference_run, data_dir, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_checkpoints_mid_epoch_and_requeue_resumes_exactly(reference_run, data_dir, tmp_path, sig):
+    """SIGTERM (pre-emption, requeue) and SIGINT (Ctrl-C) both checkpoint inside the epoch."""
     config = write_config(tmp_path / "run.yaml", run_config(data_dir))
     run_dir = tmp_path / "run"
-    proc = start_and_signal(config, run_dir, signal.SIGTERM, "epoch 2 batch 1/")
+    proc = start_and_signal(config, run_dir, sig, "epoch 2 batch 1/")
     assert proc.returncode == EXIT_REQUEUE
     state = run_state(run_dir)
-    assert state["state"] == "pending" and "SIGTERM" in state["reason"]
+    assert state["state"] == "pending" and sig.name in state["reason"]
     ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["state"]["epoch"] == 1 and 1 <= ckpt["state"]["batch"] < 4  # inside epoch 2
     train(config, run_dir)

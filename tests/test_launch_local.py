@@ -64,6 +64,22 @@ def test_a_process_that_died_mid_run_is_interrupted_and_resubmitted(tmp_path, sy
     assert [r.run_id for r in plan_submissions(exp)[0]] == [run.run_id]
 
 
+def test_a_selected_run_waits_for_its_unselected_upstream(tmp_path, synthetic_root):  # noqa: F811
+    """--runs 'f8 only': the f4 runs it starts from are still dependencies, not ignored."""
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",)), tmp_path)
+    runs = {r.run_id: r for r in exp.runs()}
+    f4, f8 = runs["synthetic-temporal/TSN-ResNet18-f4"], runs["synthetic-temporal/TSN-ResNet18-f8"]
+    only_f8 = lambda r: r.run_id == f8.run_id  # noqa: E731
+    views = plan_submissions(exp, [f8])[1]
+    assert views[f4.run_id].state == "planned"  # the upstream is observed although not selected
+    report = launch(exp, executor="local", only=only_f8)
+    assert report.submitted == [] and report.blocked == [f8.run_id]
+    assert not (f8.run_dir / "result.json").exists() and not (f8.run_dir / "state.json").exists()
+    f4.run_dir.mkdir(parents=True)  # once the upstream is done, the selected run is submitted
+    _fake_result(f4.run_dir)
+    assert [r.run_id for r in plan_submissions(exp, [f8])[0]] == [f8.run_id]
+
+
 @pytest.mark.slow
 def test_small_grid_runs_with_the_local_executor(tmp_path, synthetic_root, capsys):  # noqa: F811
     exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out"), tmp_path)

@@ -13,7 +13,9 @@ import threading
 #: sysexits.h EX_TEMPFAIL: "temporary failure, the user is invited to retry".
 EXIT_REQUEUE = 75
 
-DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# SIGINT too: a Ctrl-C on `stbench train` or on a local `stbench launch` (whose runs share the
+# terminal's process group) checkpoints like a pre-emption instead of losing the epoch.
+DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
 class RunPreempted(Exception):  # noqa: N818 - it is a control-flow signal, not an error

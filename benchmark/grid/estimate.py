@@ -64,6 +64,9 @@ def estimate(experiment: Experiment, runs: list[PlannedRun] | None = None, progr
         if data["name"] not in clips:
             clips[data["name"]] = train_clips(data)
         n, source = clips[data["name"]]
+        cap = cfg.get("max_steps_per_epoch")
+        if cap and n is not None and cap * cfg["batch_size"] < n:  # smoke runs stop each epoch early
+            n, source = cap * cfg["batch_size"], f"max_steps_per_epoch {cap} x batch {cfg['batch_size']}"
         out.append(RunEstimate(run.run_id, profiles[key], n, source, cfg["epochs"]))
     return out
 

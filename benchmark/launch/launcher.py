@@ -53,13 +53,18 @@ class LaunchReport:
 
 
 def plan_submissions(experiment: Experiment, runs: list[PlannedRun] | None = None):
-    """``(to_submit, views, to_cancel)``: the runs to submit, in dependency order, and the jobs to
-    cancel first (queued dependents of a run being resubmitted wait on a job that will never run)."""
-    views = observe(experiment, runs)
+    """``(to_submit, views, to_cancel)``: the runs to submit (among ``runs``, default all), in
+    dependency order, and the jobs to cancel first (queued dependents of a run being resubmitted
+    wait on a job that will never run). ``views`` covers every run of the experiment, so upstream
+    runs outside ``runs`` still count as dependencies."""
+    views = observe(experiment)
+    selected = None if runs is None else {r.run_id for r in runs}
     to_submit: list[PlannedRun] = []
     chosen: set[str] = set()
     to_cancel: list[str] = []
     for run_id, view in views.items():
+        if selected is not None and run_id not in selected:
+            continue
         if view.state == "done":
             continue
         upstream_resubmitted = any(up in chosen for up in view.run.depends_on)
@@ -89,9 +94,10 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
         runs = [r for r in runs if only(r)]
     to_submit, views, to_cancel = plan_submissions(experiment, runs)
     submit_ids = {r.run_id for r in to_submit}
+    mine = [views[r.run_id] for r in runs]
     report = LaunchReport(
-        skipped_done=[v.run_id for v in views.values() if v.state == "done"],
-        skipped_active=[v.run_id for v in views.values() if v.active and v.run_id not in submit_ids],
+        skipped_done=[v.run_id for v in mine if v.state == "done"],
+        skipped_active=[v.run_id for v in mine if v.active and v.run_id not in submit_ids],
     )
     folder = experiment.output / ".submitit"
     if executor == "slurm":
@@ -150,6 +156,12 @@ def _submit_slurm(to_submit, views, prof, folder, hold, report, name) -> None:
         ready = [r for r in pending if all(up in job_of or views[up].state == "done" or up not in views
                                            for up in r.depends_on)]
         if not ready:
+            pending_ids = {r.run_id for r in pending}
+            stuck = [f"{r.run_id} (upstream {up}: {views[up].state})" for r in pending for up in r.depends_on
+                     if up not in pending_ids and up not in job_of and views[up].state != "done"]
+            if stuck:
+                raise StbenchError("runs whose upstream is neither done, queued nor being launched "
+                                   "(launch the upstream too, e.g. widen --runs): " + ", ".join(stuck))
             raise StbenchError("dependency cycle among runs: " + ", ".join(r.run_id for r in pending))
         ready_ids = {r.run_id for r in ready}
         pending = [r for r in pending if r.run_id not in ready_ids]

@@ -131,6 +131,9 @@ def observe(experiment: Experiment, runs: list[PlannedRun] | None = None) -> dic
                 reason = job.reason  # Dependency, JobHeldUser, Resources, BeginTime (requeued), ...
         elif job is not None and job.state == "CANCELLED":
             state, reason = "cancelled", reason or "cancelled"
+        elif (job is not None and job.state in ("PREEMPTED", "TIMEOUT") and state == "pending"
+              and reason and reason.startswith("preempted")):
+            state = "interrupted"  # the engine checkpointed on the signal: a relaunch resumes it
         elif job is not None and job.state in _FAILED_JOB_STATES:
             state = "failed"
             reason = reason or log_error(sub) or f"job {job.state.lower()}"
