@@ -40,10 +40,15 @@ def corpus(tmp_path_factory):
     write_video(_frames(8), root / "good.mp4")
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     (root / "notavideo.webm").write_text("hello")
+    # a decodable header whose stream stops a third of the way: the container still declares 60 frames
+    write_video(_frames(60), root / "full.webm")
+    data = (root / "full.webm").read_bytes()
+    (root / "cut.webm").write_bytes(data[: len(data) // 3])
     video_lines = {
         "good.mp4 0": None,
         "corrupt.mp4 1": "cannot open video .*corrupt.mp4",
         "notavideo.webm 2": "cannot open video .*notavideo.webm",
+        "cut.webm 2": "video .*cut.webm is truncated or damaged: .* of the 60 frames",
         "absent.mp4 1": "video .*absent.mp4 does not exist",
         "good.mp4 -1": "label -1 outside the class range",
         "good.mp4 1 extra": "expected 2 fields",

@@ -8,7 +8,7 @@ import av
 
 from benchmark.data.config import DataConfig
 from benchmark.data.dataset import open_source, read_entries
-from benchmark.data.decode import FrameFolder, VideoFile
+from benchmark.data.decode import FrameFolder, VideoFile, truncation_tolerance
 from benchmark.data.listfile import Entry
 from benchmark.errors import DataError
 
@@ -47,6 +47,9 @@ def _check_video(source: VideoFile, quick: bool) -> None:
         source.close()
     if decoded == 0:
         raise DataError(f"{source.where}: no decodable frame in video {source.path}")
+    if decoded < source.num_frames - truncation_tolerance(source.num_frames):
+        raise DataError(f"{source.where}: video {source.path} is truncated or damaged: only {decoded} of the "
+                        f"{source.num_frames} frames its container declares decode")
 
 
 def _check_chunk(args: tuple[DataConfig, list[Entry], bool]) -> list[tuple[int, str]]:

@@ -150,16 +150,24 @@ class VideoFile:
                     if item is None:
                         break
                     current, previous = item
-                if previous is None:
+                if previous is None or current < target:  # the stream ended before this position
                     break
                 found[target] = previous.to_ndarray(format="rgb24")
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise DataError(f"{self.where}: cannot decode video {self.path} ({_reason(exc)})") from exc
         finally:
             self.close()
+        if not found and previous is not None:  # even the first wanted position lies past the end
+            found[current] = previous.to_ndarray(format="rgb24")
         if not found:
             raise DataError(f"{self.where}: no decodable frame in video {self.path}")
-        last = found[max(found)]
+        # Past the container's (possibly estimated) length the last frame stands in; but a frame the
+        # container says exists and that cannot be decoded means a truncated or damaged file.
+        reach = max(found)
+        if any(reach < p < self.num_frames - truncation_tolerance(self.num_frames) for p in wanted):
+            raise DataError(f"{self.where}: video {self.path} is truncated or damaged: only {reach + 1} of the "
+                            f"{self.num_frames} frames its container declares decode")
+        last = found[reach]
         frames = [found.get(p, last) for p in positions]
         return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
@@ -168,6 +176,11 @@ class VideoFile:
         if container is not None:
             container.close()
             self.container = None
+
+
+def truncation_tolerance(num_frames: int) -> int:
+    """Frames a container's count may overstate without the file being damaged (durations round)."""
+    return max(2, num_frames // 20)
 
 
 def _reason(exc: BaseException) -> str:
