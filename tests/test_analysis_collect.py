@@ -30,6 +30,11 @@ def results(tmp_path):
     # config.yaml unreadable, run only known by its directory name
     lost = make_run(root, "S3D-ResNet18-f8", "synthetic-temporal", "failed", reason="node lost")
     (lost / "config.yaml").write_text("model: [unclosed")
+    # config.yaml cut inside a UTF-8 character (a copy interrupted mid-write)
+    cut = make_run(root, "TSM-ResNet18-tp-f8", "synthetic-temporal", "running")
+    (cut / "config.yaml").write_bytes("model: TSM-ResNet18-tp-f8\nnote: é".encode()[:-1])
+    # a complete architecture (no backbone) still running: named by the registry, not by splitting
+    make_run(root, "VoV3D-M-f16", "synthetic-temporal", "running")
     # torn last line of metrics.jsonl while running
     with open(root / "synthetic-temporal" / "TAM-ResNet18-f8" / "metrics.jsonl", "a") as fh:
         fh.write('{"epoch": 3, "lr"')
@@ -39,7 +44,11 @@ def results(tmp_path):
 def test_collect_folder_states_and_reasons(results):
     table = collect(results).set_index("model")
     assert list(collect(results).columns) == COLUMNS
-    assert len(table) == 8
+    assert len(table) == 10
+    assert table.loc["TSM-ResNet18-tp-f8", "state"] == "running"
+    assert "config.yaml: unreadable" in table.loc["TSM-ResNet18-tp-f8", "reason"]
+    vov = table.loc["VoV3D-M-f16"]
+    assert (vov["module"], vov["backbone"], vov["frames"], vov["state"]) == ("VoV3D-M", None, 16, "running")
     assert table.loc["S3D-ResNet18-f8", "state"] == "failed"
     assert "config.yaml: unreadable" in table.loc["S3D-ResNet18-f8", "reason"]
     assert table.loc["S3D-ResNet18-f8", "module"] == "S3D"
@@ -65,17 +74,17 @@ def test_collect_folder_states_and_reasons(results):
 
 def test_find_run_dirs_does_not_descend_into_runs(results):
     dirs = find_run_dirs(results)
-    assert len(dirs) == 8 and not any(d.name == "checkpoints" for d in dirs)
+    assert len(dirs) == 10 and not any(d.name == "checkpoints" for d in dirs)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_cli_collect_writes_csv_and_parquet(results, tmp_path, suffix, capsys):
     out = tmp_path / f"runs{suffix}"
     assert main(["collect", str(results), "--out", str(out)]) == 0
-    assert "8 runs" in capsys.readouterr().out
+    assert "10 runs" in capsys.readouterr().out
     back = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
-    assert len(back) == 8 and list(back.columns) == COLUMNS
-    assert sorted(back.state) == ["done", "done", "failed", "failed", "pending", "pending", "running", "running"]
+    assert len(back) == 10 and list(back.columns) == COLUMNS
+    assert sorted(back.state) == ["done", "done", "failed", "failed", "pending", "pending"] + ["running"] * 4
     # a written table is itself a source
     again = collect(out)
     assert again.set_index("model").loc["I3D-ResNet18-tp-f8", "top1"] == 55.5

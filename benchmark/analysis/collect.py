@@ -49,8 +49,8 @@ def _read_config(run_dir: Path) -> tuple[dict, str | None]:
         return {}, None
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        return {}, f"config.yaml: unreadable ({str(exc).splitlines()[0]})"
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: cut inside a UTF-8 character
+        return {}, f"config.yaml: unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
     return (data, None) if isinstance(data, dict) else ({}, "config.yaml: not a mapping")
 
 
@@ -58,6 +58,14 @@ def _split_model(name: Any) -> dict:
     """module/backbone/tp/frames from a canonical name; tolerant (an unknown module is kept as written)."""
     if not isinstance(name, str):
         return {}
+    try:  # the registry knows architectures (VoV3D-M) and plugin modules
+        from benchmark.models import parse_model_name
+
+        spec = parse_model_name(name)
+        return {"model": spec.name, "module": spec.module, "backbone": spec.backbone, "tp": spec.tp,
+                "frames": spec.frames}
+    except Exception:  # noqa: BLE001 - an unknown or unloadable name: fall back to reading it as written
+        pass
     m = _MODEL.match(name.strip())
     if not m:
         return {"model": name}

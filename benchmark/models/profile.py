@@ -115,8 +115,11 @@ def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224) -> d
     macs = _MacCounter(model)
     flops = FlopCounterMode(display=False)
     try:
-        with flops, torch.no_grad():
+        # Still on meta: tensors a module makes in its forward (torch.ones, arange, ...) must be too.
+        with flops, torch.no_grad(), torch.device("meta"):
             model(clip)
+    except RuntimeError as exc:
+        raise ModelError(f"{spec.name}: cannot be profiled on the meta device ({exc})") from exc
     finally:
         macs.remove()
     return {"params": count_params(model), "macs_conv": macs.total, "macs_all": flops.get_total_flops() // 2}

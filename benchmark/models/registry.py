@@ -118,17 +118,23 @@ def load_plugins() -> None:
     global _LOADED
     if _LOADED:
         return
-    _LOADED = True
-    for package in ("backbones", "modules", "architectures"):
-        pkg = importlib.import_module(f"benchmark.models.{package}")
-        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{pkg.__name__}.{info.name}")
-    for name in filter(None, (p.strip() for p in os.environ.get("STBENCH_PLUGINS", "").split(","))):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ModelError(f"STBENCH_PLUGINS: cannot import {name!r} ({exc})") from exc
+    _LOADED = True  # set first: the files imported here may ask for the registry themselves
+    try:
+        for package in ("backbones", "modules", "architectures"):
+            pkg = importlib.import_module(f"benchmark.models.{package}")
+            for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+                if not info.name.startswith("_"):
+                    importlib.import_module(f"{pkg.__name__}.{info.name}")
+        for name in filter(None, (p.strip() for p in os.environ.get("STBENCH_PLUGINS", "").split(","))):
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise ModelError(f"STBENCH_PLUGINS: cannot import {name!r} ({exc})") from exc
+            except ValueError as exc:  # a name registered twice
+                raise ModelError(f"STBENCH_PLUGINS: {name!r}: {exc}") from exc
+    except BaseException:
+        _LOADED = False  # a failed load is retried (and fails again, loudly) instead of half-filling
+        raise
 
 
 def list_backbones() -> list[str]:
