@@ -10,6 +10,9 @@ Re-running reuses the data and finished runs; ``fresh`` starts over.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
+import json
 import shutil
 import sys
 import time
@@ -25,6 +28,8 @@ from benchmark.errors import ConfigError
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EXPERIMENT = REPO / "experiments" / "quickstart.yaml"
 KINDS = {"synthetic-temporal": "temporal", "synthetic-spatial": "spatial"}
+SETTINGS_FILE = "quickstart.json"  # the settings the runs under runs/ were made with
+OWNED = ("data", "runs", "report", "results.csv", SETTINGS_FILE)  # what --fresh deletes
 
 
 @dataclass
@@ -156,10 +161,26 @@ def run_quickstart(out: str | Path = "results/quickstart", *, experiment: str | 
     experiment = Path(experiment) if experiment else DEFAULT_EXPERIMENT
     if not experiment.is_file():
         raise ConfigError(f"quickstart experiment {experiment} not found (pass --experiment PATH)")
-    if fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     data = data or QuickstartData()
+    settings = {"experiment": str(experiment.resolve()),
+                "experiment_sha256": hashlib.sha256(experiment.read_bytes()).hexdigest(),
+                "data": dataclasses.asdict(data), "epochs": epochs}
+    record = out / SETTINGS_FILE
+    if fresh:
+        for name in OWNED:  # only what the quickstart writes: --out may name a folder with other things
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    elif record.is_file():
+        previous = json.loads(record.read_text())
+        if previous != settings:
+            changed = sorted(k for k in settings if previous.get(k) != settings[k])
+            raise ConfigError(f"{record}: the quickstart in {out} was run with other settings ({', '.join(changed)} "
+                              "changed); its finished runs would be reused: pass --fresh to start over")
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=1) + "\n")
 
     _, names = load_quickstart_experiment(experiment, out)
     echo(f"[1/3] synthetic datasets ({data.train_clips} train + {data.val_clips} val clips each) in {out / 'data'}")

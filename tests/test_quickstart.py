@@ -75,3 +75,13 @@ def test_reduced_quickstart_end_to_end(tmp_path, capsys):
     assert main(args) == 0
     assert "submitted 0, skipped 10 done" in capsys.readouterr().out
     assert all(p.stat().st_mtime == t for p, t in mtimes.items())
+
+    # Other settings would silently reuse runs made with the old ones: refused, --fresh starts over
+    # and deletes only what the quickstart wrote.
+    (out / "notes.txt").write_text("mine")
+    assert main(args[:-3] + ["--epochs", "2", "--no-progress"]) == 2
+    assert "pass --fresh" in capsys.readouterr().err
+    assert main(args + ["--fresh"]) == 0
+    assert "submitted 10, skipped 0 done" in capsys.readouterr().out
+    assert (out / "notes.txt").read_text() == "mine"
+    assert all(p.stat().st_mtime > t for p, t in mtimes.items())
