@@ -141,6 +141,30 @@ def test_i3d_resnet18_divide_reproduces_tsn_at_frames_the_padding_cannot_reach(w
     assert (clip_logits - expected).abs().max() > 1e-6 * scale
 
 
+@pytest.mark.parametrize("frames", [1, 8])
+def test_i3d_resnet18_divide_with_replicate_padding_equals_its_2d_model_on_a_static_clip(weights_file, frames):
+    """The acceptance property, whole-model: with time padded by repetition (the official zero
+    padding breaks it at the clip ends, see above), "divide"-inflated I3D-ResNet18 on a clip of
+    identical frames gives exactly its 2D source's (TSN's) output; "copy" gives something else."""
+    from benchmark.models.video3d import replicate_temporal_padding
+
+    path, net2d = weights_file["ResNet18"]
+    tsn = build_model(f"TSN-ResNet18-f{frames}", 10, pretrained=str(path)).eval()
+    torch.manual_seed(2)
+    clip = torch.randn(2, 3, 1, 32, 32).expand(-1, -1, frames, -1, -1)
+    outputs = {}
+    for mode in ("divide", "copy"):
+        i3d = replicate_temporal_padding(build_model(f"I3D-ResNet18-f{frames}", 10, pretrained=str(path),
+                                                     inflate=mode)).eval()
+        i3d.head.load_state_dict(tsn.head.state_dict())
+        with torch.no_grad():
+            outputs[mode] = i3d(clip)
+    with torch.no_grad():
+        expected = tsn(clip)
+    assert_close(outputs["divide"], expected, rtol=1e-4, atol=1e-5)
+    assert (outputs["copy"] - expected).abs().max() > 1e-3 * expected.abs().max()
+
+
 def test_i3d_inceptionv1_divide_reproduces_each_2d_unit(weights_file):
     """I3D-InceptionV1 inflated with "divide": every inflated unit (stem convs and the 9 inception
     blocks) computes its 2D unit at the time steps the zero padding cannot reach.

@@ -7,7 +7,10 @@ S3D unit adds ``*_t`` names that have no 2D counterpart.
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from benchmark.models.heads import FrameAveragingHead
@@ -63,6 +66,25 @@ def init_3d_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.001)
             nn.init.zeros_(m.bias)
+
+
+def replicate_temporal_padding(model: nn.Module) -> nn.Module:
+    """Pad time by repeating the clip's end frames instead of with zeros, in every ``Conv3d``; in place.
+
+    Not the official design (zeros), but with it an inflated model is exactly its 2D source on a
+    static clip (I3D's "boring video" property): every temporal window then sees identical frames,
+    so a "divide"-inflated kernel sums back to the 2D kernel. Parameters and names are unchanged.
+    """
+
+    def pad_time(module, args, pt):
+        return (F.pad(args[0], (0, 0, 0, 0, pt, pt), mode="replicate"), *args[1:])
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d) and m.padding[0] > 0:
+            pt = m.padding[0]
+            m.padding = (0, *m.padding[1:])
+            m.register_forward_pre_hook(functools.partial(pad_time, pt=pt))
+    return model
 
 
 class Video3DNet(nn.Module):
