@@ -84,6 +84,9 @@ def test_compare_matched_settings(runs):
     i3d = by.loc[(False, "I3D")]
     assert i3d["diff"] == pytest.approx(100 * (90 - 10) / 600)
     assert i3d["ci_low"] > 0 and i3d["verdict"].startswith("significant: better")
+    # the bootstrap's own difference (per-video predictions) is reported and lies inside its CI
+    assert i3d["pred_diff"] == pytest.approx(100 * (90 - 10) / 600)
+    assert i3d["ci_low"] <= i3d["pred_diff"] <= i3d["ci_high"]
     assert i3d["params_ratio"] == pytest.approx(11.2 / 33.2)
     assert i3d["macs_ratio"] == pytest.approx(14.6 / 43.2)
     assert i3d["n_videos"] == 600
