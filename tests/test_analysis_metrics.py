@@ -120,3 +120,16 @@ def test_uncomputable_cells_are_null_in_json_and_explained(tmp_path, capsys):
     assert records["VoV3D-M"]["missing"] == ["VoV3D-M-f16: no backbone, so no TSN baseline"]
     assert records["TAM"]["psi_ta"] == pytest.approx(10 / 70) and records["TAM"]["psi_ta_tp"] is None
     assert main(["metrics", str(tmp_path / "synthetic-temporal" / "TSN-ResNet18-f8" / "nothing")]) == 2
+
+
+def test_an_experiment_expects_only_its_planned_cells(tmp_path):
+    """A folder is judged against the full cross product; an experiment (which may exclude cells on
+    purpose, like the quickstart's tp-only-for-TSN) only against its planned runs."""
+    for model, top1 in (("TSN-ResNet18-f8", 30.0), ("TSN-ResNet18-tp-f8", 50.0), ("TAM-ResNet18-f8", 90.0)):
+        make_run(tmp_path, model, "synthetic-temporal", top1=top1)
+    table = collect(tmp_path)
+    tam = summarize(table).set_index("module").loc["TAM"]
+    assert tam["missing"] == ["TAM-ResNet18-tp-f8: no run"]
+    table.attrs["planned"] = True
+    tam = summarize(table).set_index("module").loc["TAM"]
+    assert tam["missing"] == [] and tam["psi_ta"] == pytest.approx((90 - 30) / 70)

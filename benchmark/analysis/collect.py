@@ -206,7 +206,9 @@ def _collect_planned(experiment) -> pd.DataFrame:
         # the experiment's own labels (its dataset names) keep done and unfinished runs in one group
         row.update({k: v for k, v in getattr(run, "cell", {}).items() if k in COLUMNS and v is not None})
         rows.append(row)
-    return _tidy(rows)
+    table = _tidy(rows)
+    table.attrs["planned"] = True  # every run the experiment wants is a row: the grid is exactly its rows
+    return table
 
 
 def collect_table(path: str | Path) -> pd.DataFrame:

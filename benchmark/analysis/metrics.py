@@ -70,6 +70,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     Columns: dataset, module, phi, psi_ta, psi_ta_tp, n (cells in Φ̄/Ψ̄^ta), n_tp (cells in
     Ψ̄^{ta+tp}), missing (list of "model: why"). TSN itself appears with Φ̄ = 1, Ψ̄^ta = 0 and
     Ψ̄^{ta+tp} = the effect of adding temporal pooling to TSN, which Eq. 1 also defines.
+    For an experiment source (``table.attrs["planned"]``) the expected cells are its planned runs;
+    otherwise every backbone x frames x tp the source mentions, for every module.
     """
     per_model = model_metrics(table)
     expected = _expected_cells(table)
@@ -77,6 +79,10 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     for (dataset, module), _ in table.dropna(subset=["dataset", "module"]).groupby(["dataset", "module"]):
         cells = expected[expected["dataset"] == dataset]
         mine = table[(table["dataset"] == dataset) & (table["module"] == module)]
+        if table.attrs.get("planned"):  # an experiment: only its planned cells (it may exclude some on purpose)
+            planned = mine.dropna(subset=["backbone", "frames"])
+            planned = planned.assign(tp=planned["tp"].fillna(False).astype(bool))[["backbone", "frames", "tp"]]
+            cells = cells.merge(planned.drop_duplicates(), on=["backbone", "frames", "tp"])
         if mine["backbone"].isna().all():  # a complete architecture (no backbone) fills no backbone cell
             cells = cells.iloc[0:0]
         have = per_model[(per_model["dataset"] == dataset) & (per_model["module"] == module)]
