@@ -89,7 +89,8 @@ def _quickstart_like(root, with_macs=True):
 
 
 @pytest.mark.slow
-def test_report_on_a_small_source_degrades_gracefully(tmp_path, with_macs=False):
+@pytest.mark.parametrize("with_macs", [False, True])
+def test_report_on_a_small_source_degrades_gracefully(tmp_path, with_macs):
     src = _quickstart_like(tmp_path / "runs", with_macs)
     make_run(tmp_path / "runs", "TAM-ResNet18-f16", "synthetic-temporal", "failed", reason="killed")
     out = tmp_path / "report"

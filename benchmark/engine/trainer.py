@@ -458,7 +458,9 @@ class _Trainer:
                 if (epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs:
                     val = evaluate_model(model, val_loader, device, info, amp=self.amp)
                     totals[3] += val["skipped"]
-                st["skipped"] += int(totals[3])
+                # A bad file is skipped again every epoch: the run's count is the most skipped in one
+                # epoch (training + validation), i.e. the bad samples, not the bad loads.
+                st["skipped"] = max(st["skipped"], int(totals[3]))
                 improved = val is not None and val["top1"] is not None and (
                     st["best_top1"] is None or val["top1"] > st["best_top1"])
                 if improved:
@@ -540,7 +542,7 @@ class _Trainer:
                                      pin=self.device.type == "cuda", seed=cfg.seed)
         merged = evaluate_model(model, loader, self.device, info, average=cfg.eval.average, amp=self.amp,
                                 progress=True)
-        skipped = st["skipped"] + merged["skipped"]
+        skipped = max(st["skipped"], merged["skipped"])  # the final evaluation re-reads the validation set
         if cfg.eval.video_level:
             video = {"top1": merged["top1"], "top5": merged["top5"]}
         result = None
