@@ -75,6 +75,11 @@ def test_convert_kinetics_csv_with_spaces_uses_semicolons(tmp_path):
     with pytest.raises(DataError, match="bad.csv:1: expected the Kinetics header"):
         from benchmark.data.convert import convert_kinetics
         convert_kinetics(tmp_path / "bad.csv", tmp_path / "validate.csv", root, tmp_path / "o")
+    # a validation class the training set never had: file and line
+    (tmp_path / "validate2.csv").write_text("label,youtube_id,time_start,time_end,split\n"
+                                            "abseiling,a,0,10,val\nzumba,b,0,10,val\n")
+    with pytest.raises(DataError, match=r"validate2.csv:3: class 'zumba' does not occur in .*train.csv"):
+        convert_kinetics(tmp_path / "train.csv", tmp_path / "validate2.csv", root, tmp_path / "o")
 
 
 def test_convert_moments_in_time_videos(tmp_path):
@@ -93,6 +98,12 @@ def test_convert_moments_in_time_videos(tmp_path):
     cfg = resolve_data_config({"preset": "mini-mit", "root": str(root), "format": "video", "train_list": "train.txt",
                                "val_list": "val.txt", "num_classes": 2, "resize": 16, "crop": 16})
     assert build_dataset(cfg, "val", frames=4, mean=MEAN, std=STD, train=False)[0]["video"].shape == (3, 4, 16, 16)
+    from benchmark.data.convert import convert_mit
+
+    (tmp_path / "validationSet.csv").write_text("yawning/yt-9.mp4,yawning,3,0\nsinging/yt-7.mp4,singing,3,0\n")
+    with pytest.raises(DataError, match=r"validationSet.csv:2: class 'singing' is not in the categories file"):
+        convert_mit(tmp_path / "trainingSet.csv", tmp_path / "validationSet.csv", root, tmp_path / "o",
+                    categories=tmp_path / "moments_categories.txt")
 
 
 def test_mini_from_shipped_class_list_renumbers_in_sorted_order(tmp_path):

@@ -134,17 +134,17 @@ def convert_kinetics(train_csv: Path, val_csv: Path, root: Path, out: Path, fmt:
             except ValueError as exc:
                 raise DataError(f"{path}:{line}: time_start/time_end must be numbers, got {row[2]!r}, {row[3]!r}") from exc
             items.append((row[0], template.format(split=row[4], label=row[0], youtube_id=row[1],
-                                                  time_start=start, time_end=end)))
+                                                  time_start=start, time_end=end), line))
         parsed[split] = items
-    classes = sorted({label for label, _ in parsed["train"]})
+    classes = sorted({label for label, _, _ in parsed["train"]})
     label_of = {c: i for i, c in enumerate(classes)}
     result = ConvertResult()
     for split, items in parsed.items():
-        unknown = [c for c, _ in items if c not in label_of]
+        unknown = [(c, line) for c, _, line in items if c not in label_of]
         if unknown:
-            raise DataError(f"{val_csv}: class {unknown[0]!r} does not occur in {train_csv}")
+            raise DataError(f"{val_csv}:{unknown[0][1]}: class {unknown[0][0]!r} does not occur in {train_csv}")
         suffix = "" if fmt == "frames" else ".mp4"
-        _write_split(out, split, [(name + suffix, label_of[c]) for c, name in items], root, fmt, ";", result)
+        _write_split(out, split, [(name + suffix, label_of[c]) for c, name, _ in items], root, fmt, ";", result)
     _write_classes(out, classes, result)
     return result
 
@@ -159,7 +159,7 @@ def convert_mit(train_csv: Path, val_csv: Path, root: Path, out: Path, fmt: str 
             if len(row) < 2:
                 raise DataError(f"{path}:{line}: expected '<class>/<file>,<class>,...', got {','.join(row)!r}")
             name = f"{folder}/{row[0]}"
-            items.append((row[1], os.path.splitext(name)[0] if fmt == "frames" else name))
+            items.append((row[1], os.path.splitext(name)[0] if fmt == "frames" else name, line))
         parsed[split] = items
     if categories is not None:
         label_of = {}
@@ -169,12 +169,13 @@ def convert_mit(train_csv: Path, val_csv: Path, root: Path, out: Path, fmt: str 
             except (IndexError, ValueError) as exc:
                 raise DataError(f"{categories}:{line}: expected '<class>,<id>'") from exc
     else:
-        label_of = {c: i for i, c in enumerate(sorted({c for c, _ in parsed["train"]}))}
+        label_of = {c: i for i, c in enumerate(sorted({c for c, _, _ in parsed["train"]}))}
     result = ConvertResult()
     for split, items in parsed.items():
-        for c, _ in items:
+        for c, _, line in items:
             if c not in label_of:
-                raise DataError(f"{train_csv if split == 'train' else val_csv}: class {c!r} unknown")
-        _write_split(out, split, [(name, label_of[c]) for c, name in items], root, fmt, " ", result)
+                where = "the categories file" if categories is not None else "the training set"
+                raise DataError(f"{train_csv if split == 'train' else val_csv}:{line}: class {c!r} is not in {where}")
+        _write_split(out, split, [(name, label_of[c]) for c, name, _ in items], root, fmt, " ", result)
     _write_classes(out, [c for c, _ in sorted(label_of.items(), key=lambda kv: kv[1])], result)
     return result
