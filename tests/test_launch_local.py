@@ -64,6 +64,20 @@ def test_a_process_that_died_mid_run_is_interrupted_and_resubmitted(tmp_path, sy
     assert [r.run_id for r in plan_submissions(exp)[0]] == [run.run_id]
 
 
+def test_a_reused_pid_is_not_mistaken_for_the_run(tmp_path, synthetic_root):  # noqa: F811
+    """A local job is its process: same PID but another start time (the PID was reused) is not it."""
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",), frames=(4,)), tmp_path)
+    (run,) = exp.runs()
+    run.run_dir.mkdir(parents=True)
+    write_state(run.run_dir, "running", epoch=1)
+    entry = add_submission(run.run_dir, job_id=str(os.getpid()), executor="local", folder=tmp_path)
+    assert entry["proc_start"] is not None
+    assert observe(exp)[run.run_id].active  # this very process: running
+    write_json_atomic(run.run_dir / "launch.json", {"submissions": [{**entry, "proc_start": "1"}]})
+    view = observe(exp)[run.run_id]
+    assert not view.active and view.state == "interrupted"
+
+
 def test_a_selected_run_waits_for_its_unselected_upstream(tmp_path, synthetic_root):  # noqa: F811
     """--runs 'f8 only': the f4 runs it starts from are still dependencies, not ignored."""
     exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",)), tmp_path)

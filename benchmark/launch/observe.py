@@ -55,15 +55,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None.
+
+    Together with the PID it names one process: a PID alone may be reused by another process after
+    the run's own has ended (or after a reboot)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
 def _local_job(sub: dict) -> JobInfo | None:
-    """A local job is its process: alive on this host means running."""
+    """A local job is its process: alive on this host (same PID, same start time) means running."""
     if sub.get("host") != socket.gethostname():
         return None
     try:
         pid = int(sub["job_id"])
     except (TypeError, ValueError):
         return None
-    return JobInfo(sub["job_id"], "RUNNING" if _pid_alive(pid) else "EXITED")
+    alive = _pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
+    return JobInfo(sub["job_id"], "RUNNING" if alive else "EXITED")
 
 
 def _recent(sub: dict, seconds: float) -> bool:

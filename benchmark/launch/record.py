@@ -34,5 +34,9 @@ def add_submission(run_dir: str | Path, *, job_id: str, executor: str, folder: s
     entry = {"job_id": str(job_id), "executor": executor, "profile": profile, "folder": str(folder),
              "depends_on_jobs": list(depends_on or []), "submitted": now_iso(),
              "host": socket.gethostname()}
+    if executor == "local":  # the PID is the job id; its start time tells a reused PID apart
+        from benchmark.launch.observe import process_start
+
+        entry["proc_start"] = process_start(int(job_id)) if str(job_id).isdigit() else None
     write_json_atomic(run_dir / LAUNCH, {"submissions": [*submissions(run_dir), entry]})
     return entry
