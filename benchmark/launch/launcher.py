@@ -153,7 +153,7 @@ def _submit_slurm(to_submit, views, prof, folder, hold, report, name) -> None:
     array_of: dict[str, tuple[str, int, int]] = {}  # run id -> (array id, task index, array size)
     pending = list(to_submit)
     while pending:
-        ready = [r for r in pending if all(up in job_of or views[up].state == "done" or up not in views
+        ready = [r for r in pending if all(up in job_of or views[up].state == "done"
                                            for up in r.depends_on)]
         if not ready:
             pending_ids = {r.run_id for r in pending}
@@ -235,7 +235,7 @@ def _run_local(to_submit, views, folder, parallel, report, on_event) -> None:
                 report.blocked.append(run.run_id)
                 log.warning("%s: not run, an upstream run failed", run.run_id)
                 on_event("blocked", run.run_id, None)
-            elif len(running) < parallel and all(up in done or up not in views for up in run.depends_on):
+            elif len(running) < parallel and all(up in done for up in run.depends_on):
                 ex = submitit.LocalExecutor(folder=folder / "%j")
                 ex.update_parameters(timeout_min=60 * 24 * 30)
                 job = ex.submit(_job(run, threads))
@@ -262,7 +262,7 @@ def _run_local(to_submit, views, folder, parallel, report, on_event) -> None:
                 log.error("%s failed: %s", run_id, report.failed[run_id])
                 on_event("failed", run_id, report.failed[run_id])
         if queue and not running and not any(
-            all(up in done or up not in views for up in r.depends_on) for r in queue
+            all(up in done for up in r.depends_on) for r in queue
         ):
             # Waiting on upstream runs queued elsewhere (another launch): nothing to start here.
             for run in queue:
