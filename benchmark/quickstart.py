@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.config import load_yaml
+from benchmark.strict_config import load_yaml
 from benchmark.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,7 +152,7 @@ def run_quickstart(out: str | Path = "results/quickstart", *, experiment: str | 
                    echo: Callable[[str], None] = print) -> dict:
     """Generate data, launch the grid locally, collect, report. Returns paths, table, findings."""
     from benchmark.analysis.collect import collect_experiment, write_table
-    from benchmark.analysis.metrics import summarize
+    from benchmark.analysis.phi_psi import summarize
     from benchmark.analysis.report import build_report
     from benchmark.launch import launch
 

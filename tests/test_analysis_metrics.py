@@ -5,7 +5,7 @@ import pytest
 from test_analysis_fixtures import make_run
 
 from benchmark.analysis.collect import collect
-from benchmark.analysis.metrics import compare_with_table7, model_metrics, phi, psi, summarize
+from benchmark.analysis.phi_psi import compare_with_table7, model_metrics, phi, psi, summarize
 from benchmark.cli import main
 
 

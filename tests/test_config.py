@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from benchmark.config import from_dict, load_yaml, to_dict
+from benchmark.strict_config import from_dict, load_yaml, to_dict
 from benchmark.errors import ConfigError
 
 

@@ -217,7 +217,7 @@ def test_presets_and_strict_config(monkeypatch, tmp_path):
 def test_data_config_round_trips_through_yaml(tmp_path):
     import yaml
 
-    from benchmark.data.config import data_config_dict
+    from benchmark.data.dataset_config import data_config_dict
 
     cfg = resolve_data_config({"preset": "mini-kinetics", "root": str(tmp_path)})
     again = resolve_data_config(yaml.safe_load(yaml.safe_dump(data_config_dict(cfg))))

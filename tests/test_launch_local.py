@@ -12,7 +12,7 @@ from slurm_fixture import load_grid, synthetic_root, tiny_grid  # noqa: F401 (fi
 from benchmark.cli import main
 from benchmark.engine.rundir import read_metrics, write_json_atomic, write_state
 from benchmark.launch import format_table, launch, observe, plan_submissions
-from benchmark.launch.profile import load_profile
+from benchmark.launch.cluster_profile import load_profile
 from benchmark.launch.record import add_submission, submissions
 
 

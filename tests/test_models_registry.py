@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from benchmark.engine.config import load_run_config
+from benchmark.engine.run_config import load_run_config
 from benchmark.errors import ModelError
 from benchmark.models import has_imagenet_weights, parse_model_name
 

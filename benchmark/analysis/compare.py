@@ -11,7 +11,7 @@ import pandas as pd
 
 from benchmark.analysis.bootstrap import paired_bootstrap, paired_correctness
 from benchmark.analysis.collect import done_runs
-from benchmark.analysis.metrics import model_metrics
+from benchmark.analysis.phi_psi import model_metrics
 from benchmark.errors import DataError
 
 CELL = ["dataset", "backbone", "frames", "tp"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from benchmark.analysis import figures
 from benchmark.analysis.collect import done_runs
-from benchmark.analysis.metrics import METRIC_NAMES, compare_with_table7, model_metrics, summarize
+from benchmark.analysis.phi_psi import METRIC_NAMES, compare_with_table7, model_metrics, summarize
 
 PAPER_DATASETS = {"mini-ssv2", "mini-kinetics", "mini-mit"}
 

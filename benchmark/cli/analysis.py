@@ -45,7 +45,7 @@ def cmd_collect(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from benchmark.analysis.metrics import format_summary, summarize
+    from benchmark.analysis.phi_psi import format_summary, summarize
 
     print(format_summary(summarize(_collect(args)), args.format))
     return 0

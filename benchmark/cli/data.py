@@ -98,8 +98,8 @@ def cmd_index(args) -> int:
 
 
 def _check_config(args):
-    from benchmark.config import load_yaml
-    from benchmark.data.config import PRESETS, DataConfig, resolve_data_config
+    from benchmark.strict_config import load_yaml
+    from benchmark.data.dataset_config import PRESETS, DataConfig, resolve_data_config
 
     if args.dataset:
         spec = args.dataset if args.dataset in PRESETS else load_yaml(args.dataset)

@@ -60,7 +60,7 @@ def _set_dotted(data: dict, key: str, value) -> None:
 
 def build_config_dict(args: argparse.Namespace) -> dict:
     """The run config from a YAML file or a model name, with the command-line overrides applied."""
-    from benchmark.config import load_yaml
+    from benchmark.strict_config import load_yaml
 
     source = Path(args.run)
     if source.suffix in (".yaml", ".yml") or source.is_file():
@@ -93,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
 
     data = build_config_dict(args)
     cfg = load_run_config(data, where=args.run if Path(args.run).is_file() else "train")
-    from benchmark.engine.config import dataset_name
+    from benchmark.engine.run_config import dataset_name
 
     default_id = f"{dataset_name(cfg.dataset) or 'dataset'}-{cfg.model}-s{cfg.seed}"
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / (cfg.run_id or default_id)

@@ -1,6 +1,6 @@
 """Data layer: video files on disk -> normalised clip batches (see docs/data.md)."""
 
-from benchmark.data.config import PRESETS, DataConfig, data_config_dict, preset, resolve_data_config
+from benchmark.data.dataset_config import PRESETS, DataConfig, data_config_dict, preset, resolve_data_config
 from benchmark.data.dataset import (
     BadSample,
     EpochSampler,

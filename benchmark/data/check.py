@@ -6,7 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import av
 
-from benchmark.data.config import DataConfig
+from benchmark.data.dataset_config import DataConfig
 from benchmark.data.dataset import open_source, read_entries
 from benchmark.data.decode import FrameFolder, VideoFile, truncation_tolerance
 from benchmark.data.listfile import Entry

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from benchmark.data.config import DataConfig, resolve_data_config
+from benchmark.data.dataset_config import DataConfig, resolve_data_config
 from benchmark.data.decode import FrameFolder, VideoFile
 from benchmark.data.listfile import Entry, read_frame_list, read_video_list, read_video_tree, tree_classes
 from benchmark.data.sampling import sample_positions

@@ -28,7 +28,7 @@ from benchmark.engine.checkpoint import (
     set_rng_state,
     unwrap,
 )
-from benchmark.engine.config import RunConfig, config_to_dict, dataset_name, load_run_config
+from benchmark.engine.run_config import RunConfig, config_to_dict, dataset_name, load_run_config
 from benchmark.engine.distributed import (
     DistInfo,
     all_sum,
@@ -41,7 +41,7 @@ from benchmark.engine.distributed import (
     shutdown,
 )
 from benchmark.engine.environment import code_version, environment
-from benchmark.engine.metrics import accuracy, aggregate_views, merge_shards, topk_correct
+from benchmark.engine.accuracy import accuracy, aggregate_views, merge_shards, topk_correct
 from benchmark.engine.protocol import effective_lr
 from benchmark.engine.schedule import lr_at
 from benchmark.engine.schema import SCHEMA_VERSION, validate_result

@@ -45,7 +45,7 @@ def train_clips(data: dict) -> tuple[int | None, str]:
 
 def estimate(experiment: Experiment, runs: list[PlannedRun] | None = None, progress=None) -> list[RunEstimate]:
     """One :class:`RunEstimate` per run; each distinct (model, classes, size) is profiled once."""
-    from benchmark.data.config import resolve_data_config
+    from benchmark.data.dataset_config import resolve_data_config
     from benchmark.models import profile_model
 
     runs = experiment.runs() if runs is None else runs

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import check_choice, check_keys, from_dict, load_yaml
+from benchmark.strict_config import check_choice, check_keys, from_dict, load_yaml
 from benchmark.errors import ConfigError, StbenchError
 
 # Run options the grid itself decides, so a spec cannot set them.
@@ -49,7 +49,7 @@ class Override:
 @dataclass
 class ExperimentSpec:
     name: str
-    datasets: list[Any]  # preset names or dataset mappings (see benchmark.data.config)
+    datasets: list[Any]  # preset names or dataset mappings (see benchmark.data.dataset_config)
     axes: Axes
     output: str  # results root; relative paths are taken from the current directory
     run: dict[str, Any] = field(default_factory=dict)
@@ -71,7 +71,7 @@ class PlannedRun:
 
 
 def _run_option_names() -> list[str]:
-    from benchmark.engine.config import RunConfig
+    from benchmark.engine.run_config import RunConfig
 
     return [f.name for f in dataclasses.fields(RunConfig) if f.name not in RESERVED_OPTIONS]
 
@@ -95,7 +95,7 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def _dataset_config(entry: Any, where: str) -> dict:
     """A dataset entry -> the full data mapping, root made absolute (jobs may start elsewhere)."""
-    from benchmark.data.config import data_config_dict, resolve_data_config
+    from benchmark.data.dataset_config import data_config_dict, resolve_data_config
 
     cfg = data_config_dict(resolve_data_config(copy.deepcopy(entry), where))
     cfg["root"] = str(Path(cfg["root"]).expanduser().absolute())
@@ -191,7 +191,7 @@ class Experiment:
         return list(self._runs)
 
     def _plan(self) -> list[PlannedRun]:
-        from benchmark.engine.config import config_to_dict, load_run_config
+        from benchmark.engine.run_config import config_to_dict, load_run_config
         from benchmark.models import model_name
 
         ax = self.spec.axes

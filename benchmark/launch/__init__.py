@@ -2,7 +2,7 @@
 
 from benchmark.launch.launcher import EXECUTORS, LaunchReport, launch, plan_submissions
 from benchmark.launch.observe import STATES, RunView, observe
-from benchmark.launch.profile import ClusterProfile, available_profiles, load_profile
+from benchmark.launch.cluster_profile import ClusterProfile, available_profiles, load_profile
 from benchmark.launch.status import cancel, format_table, status
 
 __all__ = [

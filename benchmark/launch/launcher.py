@@ -26,7 +26,7 @@ from benchmark.grid.spec import Experiment, PlannedRun
 from benchmark.launch import scheduler
 from benchmark.launch.job import RunJob
 from benchmark.launch.observe import observe
-from benchmark.launch.profile import ClusterProfile, load_profile
+from benchmark.launch.cluster_profile import ClusterProfile, load_profile
 from benchmark.launch.record import add_submission
 
 log = logging.getLogger(__name__)

@@ -7,14 +7,12 @@ profiler and reports find it by name with no other edit, because they all go thr
 
 from __future__ import annotations
 
-import importlib
-import os
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.errors import ModelError
+from benchmark.errors import ModelError, StbenchError
+from benchmark.plugins import Registry
 
 
 @dataclass(frozen=True)
@@ -58,23 +56,25 @@ class ArchitectureEntry:
     imagenet: bool = False  # complete architectures have no torchvision ImageNet weights
 
 
-BACKBONES: dict[str, BackboneEntry] = {}
-MODULES: dict[str, ModuleEntry] = {}
-ARCHITECTURES: dict[str, ArchitectureEntry] = {}
+_PACKAGES = ("benchmark.models.backbones", "benchmark.models.modules", "benchmark.models.architectures")
+# One name space for the three tables: a model name's first part must say which table it is in.
+BACKBONES: Registry[BackboneEntry] = Registry("backbone", _PACKAGES, ModelError)
+MODULES: Registry[ModuleEntry] = Registry("module", _PACKAGES, ModelError)
+ARCHITECTURES: Registry[ArchitectureEntry] = Registry("architecture", _PACKAGES, ModelError)
 
 
-def _check_new(table: dict, name: str, kind: str) -> None:
-    if "-" in name and kind == "backbone":
+def _add(table: Registry, name: str, entry) -> None:
+    if "-" in name and table is BACKBONES:
         raise ValueError(f"backbone name {name!r} must not contain '-' (it separates name parts)")
     for other in (BACKBONES, MODULES, ARCHITECTURES):
-        if name.lower() in (k.lower() for k in other):
-            raise ValueError(f"{kind} name {name!r} is already registered")
+        if name.lower() in (k.lower() for k in other.raw()):
+            raise ValueError(f"{table.kind} name {name!r} is already registered")
+    table.add(name, entry)
 
 
 def register_backbone(name: str, *, family: str, mean, std, description: str = ""):
     def decorator(builder):
-        _check_new(BACKBONES, name, "backbone")
-        BACKBONES[name] = BackboneEntry(name, builder, family, tuple(mean), tuple(std), description)
+        _add(BACKBONES, name, BackboneEntry(name, builder, family, tuple(mean), tuple(std), description))
         return builder
 
     return decorator
@@ -82,9 +82,8 @@ def register_backbone(name: str, *, family: str, mean, std, description: str = "
 
 def register_module(name: str, *, backbones=None, description: str = "", paper: str = "", imagenet: bool = True):
     def decorator(builder):
-        _check_new(MODULES, name, "module")
-        MODULES[name] = ModuleEntry(name, builder, tuple(backbones) if backbones else None, description, paper,
-                                    imagenet)
+        _add(MODULES, name, ModuleEntry(name, builder, tuple(backbones) if backbones else None, description,
+                                        paper, imagenet))
         return builder
 
     return decorator
@@ -93,60 +92,36 @@ def register_module(name: str, *, backbones=None, description: str = "", paper: 
 def register_architecture(name: str, *, description: str = "", paper: str = "", mean=None, std=None,
                           default_frames=(8, 16, 32, 64)):
     def decorator(builder):
-        _check_new(ARCHITECTURES, name, "architecture")
         extra = {}
         if mean is not None:
             extra["mean"] = tuple(mean)
         if std is not None:
             extra["std"] = tuple(std)
-        ARCHITECTURES[name] = ArchitectureEntry(name, builder, description, paper,
-                                                default_frames=tuple(default_frames), **extra)
+        _add(ARCHITECTURES, name, ArchitectureEntry(name, builder, description, paper,
+                                                    default_frames=tuple(default_frames), **extra))
         return builder
 
     return decorator
 
 
-_LOADED = False
-
-
 def load_plugins() -> None:
-    """Import every built-in backbone/module/architecture file and the user's plugins.
-
-    ``STBENCH_PLUGINS`` is a comma-separated list of importable modules, for modules kept outside
-    this package (e.g. in the user's own repository).
-    """
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True  # set first: the files imported here may ask for the registry themselves
+    """Import every built-in backbone/module/architecture file and the user's ``STBENCH_PLUGINS``."""
     try:
-        for package in ("backbones", "modules", "architectures"):
-            pkg = importlib.import_module(f"benchmark.models.{package}")
-            for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-                if not info.name.startswith("_"):
-                    importlib.import_module(f"{pkg.__name__}.{info.name}")
-        for name in filter(None, (p.strip() for p in os.environ.get("STBENCH_PLUGINS", "").split(","))):
-            try:
-                importlib.import_module(name)
-            except ImportError as exc:
-                raise ModelError(f"STBENCH_PLUGINS: cannot import {name!r} ({exc})") from exc
-            except ValueError as exc:  # a name registered twice
-                raise ModelError(f"STBENCH_PLUGINS: {name!r}: {exc}") from exc
-    except BaseException:
-        _LOADED = False  # a failed load is retried (and fails again, loudly) instead of half-filling
-        raise
+        MODULES.load()
+    except StbenchError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def list_backbones() -> list[str]:
     load_plugins()
-    return list(BACKBONES)
+    return BACKBONES.names()
 
 
 def list_modules() -> list[str]:
     load_plugins()
-    return list(MODULES)
+    return MODULES.names()
 
 
 def list_architectures() -> list[str]:
     load_plugins()
-    return list(ARCHITECTURES)
+    return ARCHITECTURES.names()

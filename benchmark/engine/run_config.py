@@ -1,6 +1,6 @@
 """``RunConfig``: one YAML that fully describes a training run.
 
-Loaded strictly through :func:`benchmark.config.from_dict` (a typo in a key is an error listing the
+Loaded strictly through :func:`benchmark.strict_config.from_dict` (a typo in a key is an error listing the
 valid keys). Fields left at ``None``/``"auto"`` are filled from the paper's protocol
 (:func:`benchmark.engine.protocol.protocol_defaults`) by :func:`resolve`, and the resolved config
 is what the run directory records, so a reader never has to know the defaults.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.config import from_dict, load_yaml, to_dict
+from benchmark.strict_config import from_dict, load_yaml, to_dict
 from benchmark.engine import protocol
 from benchmark.errors import ConfigError
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import from_dict, load_yaml
+from benchmark.strict_config import from_dict, load_yaml
 from benchmark.errors import ConfigError
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.config import check_choice, from_dict
+from benchmark.strict_config import check_choice, from_dict
 from benchmark.errors import ConfigError
 
 # The multi-scale crop of TSN (and of the official code): side = scale x short side.
