@@ -1,4 +1,4 @@
-"""Published reference results shipped as data in ``results/reference/``.
+"""Published reference results shipped as package data (``benchmark/resources/reference/``).
 
 The official mini-grid table (``ibm_benchmark_mini.md``, from github.com/IBM/action-recognition-pytorch)
 is parsed into ``paper_mini_grid.csv`` so the paper's tables and figures can be regenerated without
@@ -15,11 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import DataError
+from benchmark.package_data import resource_dir
 
-# The repository's results/reference/ (editable install); STBENCH_REFERENCE_DIR points elsewhere.
-REFERENCE_DIR = Path(
-    os.environ.get("STBENCH_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "results" / "reference")
-)
+# Shipped in the package (benchmark/resources/reference); STBENCH_REFERENCE_DIR points elsewhere.
+REFERENCE_DIR = Path(os.environ.get("STBENCH_REFERENCE_DIR") or resource_dir("reference"))
 MINI_GRID_MD = "ibm_benchmark_mini.md"
 MINI_GRID_CSV = "paper_mini_grid.csv"
 
@@ -126,7 +125,7 @@ def load_mini_grid(reference_dir: str | Path | None = None) -> pd.DataFrame:
     """The shipped 288-run reference grid (``paper_mini_grid.csv``)."""
     path = Path(reference_dir or REFERENCE_DIR) / MINI_GRID_CSV
     if not path.exists():
-        raise DataError(f"{path}: reference results not found (regenerate with benchmark.analysis.reference.write_mini_grid_csv)")
+        raise DataError(f"{path}: reference results not found (regenerate with scripts/convert_reference.py)")
     return pd.read_csv(path)
 
 
@@ -141,6 +140,3 @@ def write_mini_grid_csv(reference_dir: str | Path | None = None) -> Path:
     table.to_csv(out, index=False)
     return out
 
-
-if __name__ == "__main__":
-    print(write_mini_grid_csv())

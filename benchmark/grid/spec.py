@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.strict_config import check_choice, check_keys, from_dict, load_yaml
+from benchmark.package_data import find_yaml
 from benchmark.errors import ConfigError, StbenchError
 
 # Run options the grid itself decides, so a spec cannot set them.
@@ -245,8 +246,11 @@ class Experiment:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Load and validate an experiment YAML (unknown keys are rejected with the valid keys)."""
-    path = Path(path)
+    """Load and validate an experiment YAML (unknown keys are rejected with the valid keys).
+
+    ``path``: a YAML file, or the name of a shipped experiment (``paper_mini_grid``, ``quickstart``).
+    """
+    path = find_yaml(path, "experiments")
     return experiment_from_dict(load_yaml(path), source=str(path), base=None)
 
 

@@ -1,4 +1,4 @@
-"""Cluster profiles (``slurm/*.yaml``): where and with what resources SLURM runs each job.
+"""Cluster profiles (shipped in ``benchmark/resources/cluster_profiles``, or the user's ``slurm/*.yaml``): where and with what resources SLURM runs each job.
 
 One GPU per task: a profile with ``gpus_per_node: 4`` runs 4 tasks per node, which the engine
 joins into one DDP process group (environment from submitit). Resources are checked against the
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.strict_config import from_dict, load_yaml
 from benchmark.errors import ConfigError
+from benchmark.package_data import find_yaml, resource_dir
+from benchmark.strict_config import from_dict, load_yaml
 
 
 @dataclass
@@ -50,33 +51,18 @@ class ClusterProfile:
 
 
 def profile_dirs() -> list[Path]:
-    """``$STBENCH_SLURM_PROFILES``, then ``./slurm``, then the source checkout's ``slurm/``."""
+    """Where profiles are looked up by name: ``$STBENCH_SLURM_PROFILES``, ``./slurm``, then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("STBENCH_SLURM_PROFILES", "").split(os.pathsep) if p]
-    dirs += [Path("slurm"), Path(__file__).resolve().parents[2] / "slurm"]
-    return dirs
+    return [*dirs, Path("slurm"), resource_dir("cluster_profiles")]
 
 
 def available_profiles() -> list[str]:
-    names: set[str] = set()
-    for d in profile_dirs():
-        if d.is_dir():
-            names.update(p.stem for p in d.glob("*.yaml"))
-    return sorted(names)
+    return sorted({p.stem for d in profile_dirs() if d.is_dir() for p in d.glob("*.yaml")})
 
 
 def load_profile(name_or_path: str | Path) -> ClusterProfile:
     """A profile by name (``local``) or by YAML path; an unknown name lists the available ones."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        for d in profile_dirs():
-            if (d / f"{name_or_path}.yaml").is_file():
-                path = d / f"{name_or_path}.yaml"
-                break
-        else:
-            raise ConfigError(
-                f"unknown cluster profile {str(name_or_path)!r} "
-                f"(available: {', '.join(available_profiles()) or 'none'}; or give a YAML path)"
-            )
+    path = find_yaml(name_or_path, "cluster_profiles", tuple(profile_dirs()[:-1]))
     data = load_yaml(path)
     if isinstance(data, dict):
         data = {"name": path.stem, **data}
