@@ -129,3 +129,33 @@ def test_cost_figure_with_a_single_cost_value(tmp_path):
     path, why = plot_accuracy_vs_macs(acc, tmp_path / "bubble.png")
     assert why is None
     _assert_not_blank(path)
+
+
+def test_a_report_section_from_one_plugin_file(tmp_path):
+    """STBENCH_PLUGINS: a file registering a section puts it in every report, at its order."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "my_section.py").write_text(textwrap.dedent('''
+        from benchmark.analysis.report import register_section
+
+        @register_section("best per dataset", order=45)
+        def section(report):
+            best = report.done.sort_values("top1").groupby("dataset").tail(1)[["dataset", "model", "top1"]]
+            report.page.heading("Best model per dataset")
+            report.page.table(best.reset_index(drop=True), report.save_csv(best, "best.csv"))
+    '''))
+    code = ("from benchmark.analysis.collect import collect; from benchmark.analysis.report import build_report; "
+            f"build_report(collect('paper-mini'), {str(tmp_path / 'out')!r})")
+    env = {**os.environ, "STBENCH_PLUGINS": "my_section", "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert md.index("(Table 7") < md.index("## Best model per dataset") < md.index("## Accuracy vs cost")
+    best = pd.read_csv(tmp_path / "out" / "tables" / "best.csv")
+    reference = load_mini_grid()
+    expected = reference.loc[reference.groupby("dataset")["top1"].idxmax(), ["dataset", "top1"]]
+    assert dict(zip(best["dataset"], best["top1"])) == dict(zip(expected["dataset"], expected["top1"]))
+    assert "tables/best.csv" in json.loads((tmp_path / "out" / "report.json").read_text())["tables"]

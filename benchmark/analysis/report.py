@@ -2,6 +2,8 @@
 
 Everything shown is also written as CSV next to the page, so every number in a figure or table can be
 checked against its data. Sections whose data the source lacks say so instead of being left out.
+Each section is one file in ``benchmark/analysis/sections/`` (or a ``STBENCH_PLUGINS`` module) that
+registers a function ``section(report: ReportContext)`` with :func:`register_section`.
 """
 
 from __future__ import annotations
@@ -9,15 +11,35 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.analysis import figures
 from benchmark.analysis.collect import done_runs
-from benchmark.analysis.phi_psi import METRIC_NAMES, compare_with_table7, model_metrics, summarize
+from benchmark.errors import StbenchError
+from benchmark.plugins import Registry
 
-PAPER_DATASETS = {"mini-ssv2", "mini-kinetics", "mini-mit"}
+
+@dataclass(frozen=True)
+class SectionEntry:
+    name: str
+    function: Callable[[ReportContext], None]
+    order: int  # sections appear in increasing order; ties by name
+
+
+SECTIONS: Registry[SectionEntry] = Registry("report section", ("benchmark.analysis.sections",), StbenchError)
+
+
+def register_section(name: str, *, order: int):
+    """Register ``function(report: ReportContext)`` as a section of every report."""
+    def decorator(function):
+        SECTIONS.add(name, SectionEntry(name, function, order))
+        return function
+
+    return decorator
 
 
 def _md_table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> str:
@@ -91,100 +113,54 @@ class _Page:
             f"<style>{style}</style></head><body>" + "\n".join(self.html) + "</body></html>\n")
 
 
+@dataclass
+class ReportContext:
+    """What a section reads (the runs table, finished runs, per-model accuracy) and writes through."""
+
+    table: pd.DataFrame
+    out: Path
+    page: _Page
+    written: dict[str, list[str]] = field(default_factory=lambda: {"tables": [], "figures": [], "skipped": []})
+
+    def __post_init__(self) -> None:
+        self.done = done_runs(self.table)
+        self.acc = figures.model_accuracy(self.done)
+
+    def save_csv(self, df: pd.DataFrame, name: str, index: bool = False) -> str:
+        """Write ``tables/<name>`` and return its path relative to the report."""
+        df.to_csv(self.out / "tables" / name, index=index)
+        self.written["tables"].append(f"tables/{name}")
+        return f"tables/{name}"
+
+    def figure_path(self, name: str) -> Path:
+        return self.out / "figures" / f"{name}.png"
+
+    def add_figure(self, name: str, drawn: tuple[Path | None, str | None], caption: str) -> None:
+        """Show a figure from ``figures.plot_*`` (path or the reason it was not drawn) and record it."""
+        fig, why = drawn
+        self.page.figure(fig, why, caption, self.out)
+        if fig is None:
+            self.written["skipped"].append(f"{name}: {why}")
+        else:
+            self.written["figures"].append(f"figures/{fig.name}")
+
+
 def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "") -> dict:
     """Write index.html, report.md, tables/*.csv and figures/*.png under ``out``; returns what was written."""
     start = time.perf_counter()
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    done = done_runs(table)
-    acc = figures.model_accuracy(done)
-    written: dict[str, list[str]] = {"tables": [], "figures": [], "skipped": []}
-
-    def save_csv(df: pd.DataFrame, name: str, index: bool = False) -> str:
-        df.to_csv(out / "tables" / name, index=index)
-        written["tables"].append(f"tables/{name}")
-        return f"tables/{name}"
-
-    page = _Page("stbench report")
-    page.para(f"Source: {source or 'results table'}. {len(table)} runs, {len(done)} finished with an accuracy.")
+    report = ReportContext(table, out, _Page("stbench report"))
+    report.page.para(f"Source: {source or 'results table'}. {len(table)} runs, "
+                     f"{len(report.done)} finished with an accuracy.")
     states = table["state"].value_counts().to_dict()
-    page.bullets([f"{state}: {count}" for state, count in sorted(states.items())])
-    table.to_csv(out / "tables" / "runs.csv", index=False)
-    written["tables"].append("tables/runs.csv")
-    unfinished = table[table["state"] != "done"]
-    if not unfinished.empty:
-        page.heading("Runs without results")
-        cols = ["dataset", "model", "seed", "state", "reason", "run_dir"]
-        page.table(unfinished[cols].reset_index(drop=True), save_csv(unfinished[cols], "unfinished.csv"))
-
-    # Fig. 4/10
-    page.heading("Top-1 accuracy vs frames (Fig. 4 / Fig. 10)")
-    save_csv(acc, "accuracy.csv")
-    by_frames = acc.pivot_table(index=["dataset", "module", "backbone", "tp"], columns="frames", values="top1",
-                                sort=False) if not acc.empty else pd.DataFrame()
-    by_frames.columns = [f"f{c}" for c in by_frames.columns]
-    page.table(by_frames, save_csv(by_frames, "accuracy_by_frames.csv", index=True))
-    fig, why = figures.plot_accuracy_vs_frames(acc, out / "figures" / "accuracy_vs_frames.png")
-    page.figure(fig, why, "Top-1 accuracy vs input frames; colour = module, marker = backbone.", out)
-    _record(written, fig, why, "accuracy_vs_frames")
-
-    # Fig. 6
-    page.heading("Gain from temporal pooling (Fig. 6)")
-    gains = figures.tp_gains(acc)
-    if not gains.empty:
-        page.table(gains, save_csv(gains, "tp_gains.csv"))
-    fig, why = figures.plot_tp_gains(gains, out / "figures" / "tp_gains.png")
-    page.figure(fig, why, "Top-1 with temporal pooling minus without, per model and frames.", out)
-    _record(written, fig, why, "tp_gains")
-
-    # Table 5
-    page.heading("Temporal aggregation without temporal pooling (Table 5)")
-    agg = figures.aggregation_table(acc)
-    if not agg.empty:
-        page.table(agg, save_csv(agg, "table5_aggregation.csv", index=True), floatfmt="{:.1f}")
-    fig, why = figures.plot_aggregation(acc, out / "figures" / "aggregation.png")
-    page.figure(fig, why, "Top-1 of each temporal aggregation (module) without temporal pooling.", out)
-    _record(written, fig, why, "aggregation")
-
-    # Table 7
-    page.heading("Spatial contribution Φ and temporal improvement Ψ (Table 7, Eq. 1–2)")
-    summary = summarize(table)
-    save_csv(summary.assign(missing=summary["missing"].map("; ".join)), "table7_phi_psi.csv")
-    save_csv(model_metrics(table), "phi_psi_per_model.csv")
-    shown = summary.rename(columns=METRIC_NAMES).drop(columns=["missing"])
-    page.table(shown, "tables/table7_phi_psi.csv", floatfmt="{:.3f}")
-    missing = [f"{r.dataset}: {m}" for r in summary.itertuples() for m in r.missing]
-    if missing:
-        page.para(f"Missing cells ({len(missing)}), not included in the averages:")
-        page.bullets(missing)
-    else:
-        page.para("No missing cells: every average uses every (backbone, frames) cell of the source.")
-    if PAPER_DATASETS & set(summary["dataset"]):
-        check = compare_with_table7(summary)
-        check = check[check["dataset"].isin(summary["dataset"])]
-        save_csv(check, "table7_vs_paper.csv")
-        ok = int(check["matches"].sum())
-        page.para(f"Against the paper's printed Table 7: {ok} of {len(check)} cells match to two decimals.")
-        bad = check[~check["matches"]]
-        if not bad.empty:
-            page.table(bad.reset_index(drop=True), None, floatfmt="{:.4f}")
-
-    # Fig. 1
-    page.heading("Accuracy vs cost (Fig. 1 style)")
-    fig, why = figures.plot_accuracy_vs_macs(acc, out / "figures" / "accuracy_vs_macs.png")
-    page.figure(fig, why, "Top-1 vs GMACs per clip (the paper's convention: convolution and linear multiply-adds at 224×224, whatever the training size); circle area = parameters.", out)
-    _record(written, fig, why, "accuracy_vs_macs")
-
-    page.write(out)
-    written["pages"] = ["index.html", "report.md"]
-    written["seconds"] = round(time.perf_counter() - start, 2)
+    report.page.bullets([f"{state}: {count}" for state, count in sorted(states.items())])
+    report.save_csv(table, "runs.csv")
+    for entry in sorted(SECTIONS.values(), key=lambda e: (e.order, e.name)):
+        entry.function(report)
+    report.page.write(out)
+    written = {**report.written, "pages": ["index.html", "report.md"],
+               "seconds": round(time.perf_counter() - start, 2)}
     (out / "report.json").write_text(json.dumps(written, indent=2))
     return written
-
-
-def _record(written: dict, fig: Path | None, why: str | None, name: str) -> None:
-    if fig is None:
-        written["skipped"].append(f"{name}: {why}")
-    else:
-        written["figures"].append(f"figures/{fig.name}")
