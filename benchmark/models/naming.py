@@ -46,6 +46,17 @@ def _valid_names() -> str:
     )
 
 
+def split_model_name(name: str) -> ModelSpec | None:
+    """The parts of ``name`` by the naming rule alone, unvalidated (``{stem}[-tp]-f{frames}``, the
+    stem's last ``-`` separating module and backbone), or None if it does not follow the rule.
+    For readers of names whose module is not registered in this shell (old results, plugins)."""
+    match = _SUFFIX.match(name.strip())
+    if not match:
+        return None
+    module, _, backbone = match["stem"].rpartition("-")
+    return ModelSpec(module or match["stem"], backbone if module else None, bool(match["tp"]), int(match["frames"]))
+
+
 def parse_model_name(name: str) -> ModelSpec:
     """Parse (case-insensitively) and validate a model name; unknown parts list the valid ones."""
     load_plugins()
