@@ -20,6 +20,7 @@ import torch
 
 from benchmark.data import build_loader, resolve_data_config
 from benchmark.data.encode import write_frames, write_video
+from benchmark.data.formats import sniff_format
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -60,7 +61,7 @@ SOURCES = {
 
 
 def measure(root: Path, list_name: str, frames: int, workers: int, batches: int, batch_size: int = 4) -> float:
-    fmt = "frames" if list_name == "frames.txt" else "video"
+    fmt = sniff_format(root / list_name, None)  # the format whose reader claims the list
     cfg = resolve_data_config(dict(root=str(root), format=fmt, train_list=list_name, val_list=list_name,
                                    num_classes=4, resize=256, crop=224))
     loader = build_loader(cfg, "train", frames=frames, mean=MEAN, std=STD, train=True, batch_size=batch_size,

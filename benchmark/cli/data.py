@@ -98,8 +98,8 @@ def cmd_index(args) -> int:
 
 
 def _check_config(args):
-    from benchmark.strict_config import load_yaml
     from benchmark.data.dataset_config import PRESETS, DataConfig, resolve_data_config
+    from benchmark.strict_config import load_yaml
 
     if args.dataset:
         spec = args.dataset if args.dataset in PRESETS else load_yaml(args.dataset)
@@ -112,9 +112,9 @@ def _check_config(args):
         raise ConfigError("--num-classes is required with a LIST (labels are checked against it)")
     fmt = args.format
     if fmt == "auto":
-        first = next((ln for ln in Path(args.list).read_text().splitlines() if ln.strip()), "")
-        n = len(first.split(args.separator) if args.separator else first.split())
-        fmt = "frames" if n == 4 else "video"
+        from benchmark.data.formats import sniff_format
+
+        fmt = sniff_format(Path(args.list), args.separator)
     root = args.root if args.root is not None else str(Path(args.list).parent)
     cfg = DataConfig(root=root, train_list=str(Path(args.list).resolve()), val_list=str(Path(args.list).resolve()),
                      num_classes=args.num_classes, format=fmt, separator=args.separator,
@@ -153,7 +153,15 @@ def register(subparsers) -> None:
     data = subparsers.add_parser("data", help="prepare, check and synthesise datasets",
                                  description="Dataset preparation (see docs/data.md).")
     sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    _add_extract(sub)
+    _add_convert(sub)
+    _add_mini(sub)
+    _add_index(sub)
+    _add_check(sub)
+    _add_synth(sub)
 
+
+def _add_extract(sub) -> None:
     p = sub.add_parser("extract", help="decode videos into JPEG frame folders (short side resized)")
     p.add_argument("videos", help="root folder of the videos")
     p.add_argument("frames", help="output root; each video becomes a folder at the same relative path")
@@ -166,6 +174,8 @@ def register(subparsers) -> None:
     p.add_argument("--quality", type=int, default=90, help="JPEG quality")
     p.set_defaults(func=cmd_extract)
 
+
+def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="official annotations -> list files (train.txt, val.txt, classes.txt)")
     p.add_argument("dataset", choices=("ssv2", "kinetics", "mit"))
     p.add_argument("--train", required=True, help="ssv2: train.json; kinetics: train.csv; mit: trainingSet.csv")
@@ -179,6 +189,8 @@ def register(subparsers) -> None:
     p.add_argument("--missing-log", help="write the videos left out to this file")
     p.set_defaults(func=_convert_checked)
 
+
+def _add_mini(sub) -> None:
     p = sub.add_parser("mini", help="mini dataset: keep a class subset, labels renumbered in sorted order")
     p.add_argument("lists", nargs="+", help="list files (label = last field), e.g. train.txt val.txt")
     p.add_argument("--classes", required=True, help="the full dataset's classes file (one name per line, label order)")
@@ -189,6 +201,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder (mini_<list>, mini_classes.txt)")
     p.set_defaults(func=cmd_mini)
 
+
+def _add_index(sub) -> None:
     p = sub.add_parser("index", help="list file '<class>/<video> <label>' from a class-per-subfolder tree")
     p.add_argument("root", help="folder with one subfolder per class")
     p.add_argument("--out", required=True, help="list file to write")
@@ -196,13 +210,16 @@ def register(subparsers) -> None:
     p.add_argument("--classes-from", help="use this classes file's order (e.g. the training classes for val)")
     p.set_defaults(func=cmd_index)
 
+
+def _add_check(sub) -> None:
     p = sub.add_parser("check", help="open every entry; report each bad one with file, line and reason")
     p.add_argument("list", nargs="?", help="list file (frames: 4 fields, videos: 2 fields)")
     p.add_argument("--dataset", help="instead of LIST: a preset name or a YAML (a run config or a dataset mapping)")
     p.add_argument("--split", choices=("train", "val"), default="train")
     p.add_argument("--root", help="dataset root (default: the list's folder)")
     p.add_argument("--num-classes", type=int)
-    p.add_argument("--format", choices=("auto", "frames", "video"), default="auto")
+    p.add_argument("--format", default="auto",
+                   help="a dataset format (frames, video, or a plugin's); default: told from the list's first line")
     p.add_argument("--separator", default=None)
     p.add_argument("--template", default="{:05d}.jpg")
     p.add_argument("--min-frames", type=int, default=1)
@@ -210,6 +227,8 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_check)
 
+
+def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="generate a synthetic dataset (real mp4 + JPEG frame folders)")
     p.add_argument("kind", choices=("temporal", "spatial"))
     p.add_argument("--out", help="output folder (default data/synthetic-KIND)")

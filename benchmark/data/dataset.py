@@ -1,31 +1,28 @@
-"""Datasets and loaders: list entries -> sampled, transformed, normalised clips in dict batches.
+"""Datasets: list entries -> sampled, transformed, normalised clips (batched by ``loader.py``).
 
 Determinism: a sample's frames, crop and flip come from ``numpy.random.default_rng([seed, epoch,
-index, stream])`` and the training order from ``[seed, epoch]``, so ``loader.set_epoch(e, start_batch=b)``
-reproduces epoch ``e`` from batch ``b`` exactly, whatever the number of workers (the engine's exact
-resume). Workers must not be persistent: the epoch reaches them when the dataset is re-sent at the
-start of each epoch.
+index, stream])``, so a sample is a pure function of (seed, epoch, index) whatever the number of
+workers (the engine's exact resume). How a video is stored is the dataset format's business
+(``benchmark.data.formats``); this module only asks its reader for entries and frames.
 
 Bad samples: with ``on_bad_sample: fail`` the first one raises a ``DataError`` naming the list
 line, file and reason (malformed list lines already when the dataset is built). With ``skip`` a
-bad sample comes back as a ``BadSample`` marker; the collate function drops it and counts it in
-the batch's ``skipped``, which is correct with any number of workers. A batch whose samples were
-all bad has ``video`` with batch size 0.
+bad sample comes back as a ``BadSample`` marker, which the loader's collate drops and counts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from benchmark.data.dataset_config import DataConfig, resolve_data_config
-from benchmark.data.decode import FrameFolder, VideoFile
-from benchmark.data.listfile import Entry, read_frame_list, read_video_list, read_video_tree, tree_classes
+from benchmark.data.formats import format_reader, open_entry
+from benchmark.data.listfile import Entry
 from benchmark.data.sampling import sample_positions
 from benchmark.data.transforms import eval_views, normalize, train_view
 from benchmark.errors import ConfigError, DataError
@@ -40,29 +37,8 @@ class BadSample:
 
 
 def read_entries(cfg: DataConfig, split: str) -> list[Entry]:
-    """The split's entries (malformed ones carry their ``error``)."""
-    source = cfg.split_source(split)
-    if cfg.format == "frames":
-        return read_frame_list(source, cfg.path(""), cfg.num_classes, cfg.separator, cfg.min_frames)
-    if source.is_dir():
-        # Labels come from the training tree's class folders so that train and val agree.
-        classes = tree_classes(cfg.split_source("train"))
-        return read_video_tree(source, classes, cfg.num_classes)
-    return read_video_list(source, cfg.path(""), cfg.num_classes, cfg.separator)
-
-
-def open_source(cfg: DataConfig, entry: Entry) -> FrameFolder | VideoFile:
-    """The entry's frames reader; raises ``DataError`` for a bad entry or unreadable source."""
-    if entry.error:
-        raise DataError(entry.error)
-    if cfg.format == "frames":
-        return FrameFolder(entry.path, entry.start, entry.end, cfg.filename_template, entry.where)
-    source = VideoFile(entry.path, entry.where)
-    if source.num_frames < cfg.min_frames:
-        source.close()
-        raise DataError(f"{entry.where}: {entry.path} has {source.num_frames} frames, "
-                        f"fewer than min_frames={cfg.min_frames}")
-    return source
+    """The split's entries, listed by the dataset format's reader (malformed ones carry their ``error``)."""
+    return format_reader(cfg.format).read_entries(cfg, split)
 
 
 class VideoDataset(Dataset):
@@ -95,6 +71,15 @@ class VideoDataset(Dataset):
     def num_views(self) -> int:
         return self.num_clips * (1 if self.train else self.num_crops)
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One item's ``video`` shape (also an all-bad batch's, minus the batch dimension)."""
+        size = self.cfg.crop
+        if not self.train and self.num_crops == 3:  # 3-crop testing keeps the full resized frame
+            size = self.cfg.resize
+        view = (3, self.frames, size, size)
+        return view if self.num_views == 1 else (self.num_views, *view)
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
@@ -126,7 +111,7 @@ class VideoDataset(Dataset):
 
     def _load(self, entry: Entry) -> dict:
         cfg = self.cfg
-        source = open_source(cfg, entry)
+        source = open_entry(cfg, entry)
         clips = self.positions(entry.index, source.num_frames)
         flat = [p for clip in clips for p in clip]
         frames = source.read(flat)
@@ -144,83 +129,9 @@ class VideoDataset(Dataset):
         return {"video": video, "label": entry.label, "index": entry.index}
 
 
-class VideoCollate:
-    """Stacks good samples, drops ``BadSample`` markers and counts them in ``skipped``."""
-
-    def __init__(self, empty_shape: tuple[int, ...]):
-        self.empty_shape = empty_shape
-
-    def __call__(self, items: list) -> dict:
-        good = [x for x in items if not isinstance(x, BadSample)]
-        skipped = len(items) - len(good)
-        if not good:
-            return {"video": torch.empty((0, *self.empty_shape)), "label": torch.empty(0, dtype=torch.long),
-                    "index": torch.empty(0, dtype=torch.long), "skipped": skipped}
-        return {
-            "video": torch.stack([x["video"] for x in good]),
-            "label": torch.tensor([x["label"] for x in good], dtype=torch.long),
-            "index": torch.tensor([x["index"] for x in good], dtype=torch.long),
-            "skipped": skipped,
-        }
-
-
-class EpochSampler(Sampler[int]):
-    """Seeded order per epoch (shuffled for training), sharded over ranks, resumable mid-epoch."""
-
-    def __init__(self, size: int, *, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
-        self.size, self.shuffle, self.seed = size, shuffle, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = int(epoch), int(start)
-
-    def _indices(self) -> list[int]:
-        order = np.arange(self.size)
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch, 1]).permutation(self.size)
-            # Every rank gets the same number of steps in training: pad by wrapping around.
-            pad = (-self.size) % self.world_size
-            order = np.concatenate([order, order[:pad]])
-        return order[self.rank::self.world_size].tolist()[self.start:]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._indices())
-
-    def __len__(self) -> int:
-        return len(self._indices())
-
-
-class VideoLoader(DataLoader):
-    """A ``DataLoader`` whose epoch (and first batch, for resuming) is set explicitly."""
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.dataset.set_epoch(epoch)
-        self.sampler.set_epoch(epoch, start_batch * self.batch_size)
-
-
 def build_dataset(cfg: DataConfig | str | dict, split: str, *, frames: int, mean: Sequence[float],
                   std: Sequence[float], train: bool, num_clips: int = 1, num_crops: int = 1,
                   seed: int = 0) -> VideoDataset:
     """The split (``train`` or ``val``) of a dataset, clips of ``frames`` frames normalised by mean/std."""
     return VideoDataset(resolve_data_config(cfg), split, frames=frames, mean=mean, std=std, train=train,
                         num_clips=num_clips, num_crops=num_crops, seed=seed)
-
-
-def build_loader(cfg: DataConfig | str | dict, split: str, *, frames: int, mean: Sequence[float],
-                 std: Sequence[float], train: bool, batch_size: int, num_clips: int = 1, num_crops: int = 1,
-                 seed: int = 0, num_workers: int | None = None, rank: int = 0, world_size: int = 1,
-                 drop_last: bool | None = None) -> VideoLoader:
-    """Loader of dict batches (see module doc); call ``set_epoch`` before each epoch."""
-    dataset = build_dataset(cfg, split, frames=frames, mean=mean, std=std, train=train,
-                            num_clips=num_clips, num_crops=num_crops, seed=seed)
-    c = dataset.cfg
-    workers = c.num_workers if num_workers is None else num_workers
-    view = (3, frames, c.crop, c.crop)
-    shape = view if dataset.num_views == 1 else (dataset.num_views, *view)
-    if not train and dataset.num_crops == 3:
-        shape = (dataset.num_views, 3, frames, c.resize, c.resize)
-    sampler = EpochSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size)
-    return VideoLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                       collate_fn=VideoCollate(shape), drop_last=train if drop_last is None else drop_last,
-                       pin_memory=False, persistent_workers=False)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.strict_config import check_choice, from_dict
+from benchmark.data.formats.base import FORMATS
 from benchmark.errors import ConfigError
+from benchmark.strict_config import check_choice, from_dict
 
 # The multi-scale crop of TSN (and of the official code): side = scale x short side.
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -31,9 +32,9 @@ class DataConfig:
     val_list: str
     num_classes: int
     name: str = "custom"
-    # frames: folders of JPEGs + list `<folder> <start> <end> <label>`; video: `<path> <label>` list
-    # or, when train_list/val_list is a directory, a `<class>/<video>` tree.
-    format: Literal["frames", "video"] = "frames"
+    # A registered dataset format (benchmark.data.formats): "frames" = folders of JPEGs + list
+    # `<folder> <start> <end> <label>`; "video" = `<path> <label>` list or a `<class>/<video>` tree.
+    format: str = "frames"
     separator: str | None = None  # None = any whitespace; ";" for the official Kinetics lists
     filename_template: str = "{:05d}.jpg"
     min_frames: int = 1
@@ -63,6 +64,7 @@ class DataConfig:
         if not self.scales or any(not 0 < s <= 1 for s in self.scales):
             raise ConfigError(f"{where}: scales must be in (0, 1], got {list(self.scales)}")
         check_choice(self.test_crops, (1, 3, 10), f"{where}: test_crops")
+        FORMATS.get(self.format, f"{where}: format")
         if self.separator == "":
             raise ConfigError(f"{where}: separator must be a non-empty string or null (whitespace)")
         try:

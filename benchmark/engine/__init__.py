@@ -1,7 +1,7 @@
 """The training and evaluation engine: one run of the grid, by the paper's protocol, into a run directory."""
 
-from benchmark.engine.run_config import EvalConfig, OptimConfig, RunConfig, ScheduleConfig, load_run_config
 from benchmark.engine.protocol import protocol_defaults
+from benchmark.engine.run_config import EvalConfig, OptimConfig, RunConfig, ScheduleConfig, load_run_config
 from benchmark.engine.rundir import run_state
 from benchmark.engine.schema import validate_metrics_line, validate_result
 from benchmark.engine.signals import EXIT_REQUEUE, RunPreempted

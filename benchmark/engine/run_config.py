@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.strict_config import from_dict, load_yaml, to_dict
 from benchmark.engine import protocol
 from benchmark.errors import ConfigError
+from benchmark.strict_config import from_dict, load_yaml, to_dict
 
 
 @dataclass
@@ -112,6 +112,41 @@ def _check_positive(value: Any, where: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
 
 
+def _check_values(out: RunConfig, where: str) -> None:
+    """The resolved config's ranges (``from_dict`` checks only types and choices)."""
+    _check_positive(out.epochs, f"{where}: epochs")
+    _check_positive(out.batch_size, f"{where}: batch_size")
+    _check_positive(out.optim.lr, f"{where}: optim.lr")
+    _check_positive(out.optim.reference_batch_size, f"{where}: optim.reference_batch_size")
+    _check_positive(out.optim.grad_clip, f"{where}: optim.grad_clip")
+    _check_positive(out.eval.every, f"{where}: eval.every")
+    _check_positive(out.eval.clips, f"{where}: eval.clips")
+    _check_positive(out.eval.crops, f"{where}: eval.crops")
+    _check_positive(out.eval.batch_size, f"{where}: eval.batch_size")
+    _check_positive(out.workers, f"{where}: workers", allow_zero=True)
+    _check_positive(out.log_every, f"{where}: log_every")
+    _check_positive(out.max_steps_per_epoch, f"{where}: max_steps_per_epoch")
+    _check_positive(out.schedule.warmup_epochs, f"{where}: schedule.warmup_epochs", allow_zero=True)
+    if not 0.0 <= out.dropout < 1.0:
+        raise ConfigError(f"{where}: dropout must be in [0, 1), got {out.dropout!r}")
+    for m in out.schedule.milestones:
+        if not 0 < m < out.epochs:
+            raise ConfigError(
+                f"{where}: schedule.milestones: {m} is outside 1..{out.epochs - 1} (epochs: {out.epochs})"
+            )
+    if out.num_classes is not None:
+        _check_positive(out.num_classes, f"{where}: num_classes")
+
+
+def _schedule(schedule: ScheduleConfig, default_name: str, epochs: int) -> ScheduleConfig:
+    """The protocol's schedule where the config leaves it open (multistep: its default milestones)."""
+    name = schedule.name or default_name
+    milestones = schedule.milestones
+    if milestones is None:
+        milestones = protocol.default_milestones(epochs) if name == "multistep" else []
+    return dataclasses.replace(schedule, name=name, milestones=sorted(milestones))
+
+
 def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
     """Fill every protocol default and check the values that ``from_dict`` cannot."""
     from benchmark.data import data_config_dict, resolve_data_config
@@ -131,11 +166,7 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
         weight_decay=proto["weight_decay"] if cfg.optim.weight_decay is None else cfg.optim.weight_decay,
     )
     epochs = proto["epochs"] if cfg.epochs is None else cfg.epochs
-    name = cfg.schedule.name or proto["schedule"]
-    milestones = cfg.schedule.milestones
-    if milestones is None:
-        milestones = protocol.default_milestones(epochs) if name == "multistep" else []
-    schedule = dataclasses.replace(cfg.schedule, name=name, milestones=sorted(milestones))
+    schedule = _schedule(cfg.schedule, proto["schedule"], epochs)
     pretrained = cfg.pretrained
     if pretrained == "auto":
         # ImageNet where torchvision has weights for the model; from scratch otherwise (VoV3D, ...).
@@ -161,28 +192,7 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
         optim=optim,
         schedule=schedule,
     )
-    _check_positive(out.epochs, f"{where}: epochs")
-    _check_positive(out.batch_size, f"{where}: batch_size")
-    _check_positive(out.optim.lr, f"{where}: optim.lr")
-    _check_positive(out.optim.reference_batch_size, f"{where}: optim.reference_batch_size")
-    _check_positive(out.optim.grad_clip, f"{where}: optim.grad_clip")
-    _check_positive(out.eval.every, f"{where}: eval.every")
-    _check_positive(out.eval.clips, f"{where}: eval.clips")
-    _check_positive(out.eval.crops, f"{where}: eval.crops")
-    _check_positive(out.eval.batch_size, f"{where}: eval.batch_size")
-    _check_positive(out.workers, f"{where}: workers", allow_zero=True)
-    _check_positive(out.log_every, f"{where}: log_every")
-    _check_positive(out.max_steps_per_epoch, f"{where}: max_steps_per_epoch")
-    _check_positive(out.schedule.warmup_epochs, f"{where}: schedule.warmup_epochs", allow_zero=True)
-    if not 0.0 <= out.dropout < 1.0:
-        raise ConfigError(f"{where}: dropout must be in [0, 1), got {out.dropout!r}")
-    for m in out.schedule.milestones:
-        if not 0 < m < out.epochs:
-            raise ConfigError(
-                f"{where}: schedule.milestones: {m} is outside 1..{out.epochs - 1} (epochs: {out.epochs})"
-            )
-    if out.num_classes is not None:
-        _check_positive(out.num_classes, f"{where}: num_classes")
+    _check_values(out, where)
     return out
 
 

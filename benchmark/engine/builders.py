@@ -1,0 +1,195 @@
+"""What a run is built from, shared by training, its final test and ``evaluate()``: the device, the
+model (from the config, or restored from a checkpoint), the optimiser and the loaders.
+
+Training builds them in a fixed order (seed, model, optimiser, loaders, restored RNG state); the
+loaders never draw from the global RNG, so exact resume and same-seed reproducibility hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmark.data import DataConfig, VideoLoader, build_loader, resolve_data_config
+from benchmark.engine.checkpoint import init_from_run, load_checkpoint, load_weights_strict, seed_everything
+from benchmark.engine.distributed import DistInfo, cuda_index
+from benchmark.engine.protocol import effective_lr
+from benchmark.engine.run_config import RunConfig
+from benchmark.errors import ConfigError
+
+log = logging.getLogger("benchmark.engine")
+
+
+def run_device(cfg: RunConfig) -> torch.device:
+    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ConfigError("device: cuda requested but no CUDA device is available")
+        return torch.device("cuda", cuda_index())
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def determinism(cfg: RunConfig, device: torch.device):
+    """Deterministic algorithms / cudnn autotuning for the run, restored afterwards (these are
+    process-global and the engine may run inside a longer-lived process, e.g. a submitit worker)."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The dataset and the model's input contract (clip length, normalisation) of a run config."""
+
+    data: DataConfig
+    num_classes: int
+    spec: Any  # benchmark.models.ModelSpec
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def of(cls, cfg: RunConfig, where: str = "dataset") -> RunInputs:
+        from benchmark.models import input_normalization, parse_model_name
+
+        data = resolve_data_config(cfg.dataset, where)
+        mean, std = input_normalization(cfg.model)
+        return cls(data, cfg.num_classes or data.num_classes, parse_model_name(cfg.model), mean, std)
+
+
+def build_run_model(cfg: RunConfig, num_classes: int) -> nn.Module:
+    from benchmark.models import build_model
+
+    return build_model(cfg.model, num_classes, pretrained=cfg.pretrained, dropout=cfg.dropout,
+                       inflate=cfg.inflate)
+
+
+def restored_model(cfg: RunConfig, num_classes: int, path, where: str) -> tuple[nn.Module, dict]:
+    """The run's model with a checkpoint's weights (strictly), and the checkpoint. The checkpoint
+    overwrites every weight, so no ImageNet weights are fetched (but building still draws from
+    the global RNG, like a fresh model: resume keeps the same random stream)."""
+    model = build_run_model(dataclasses.replace(cfg, pretrained=None), num_classes)
+    ckpt = load_checkpoint(path)
+    load_weights_strict(model, ckpt["model"], where)
+    return model, ckpt
+
+
+def place_model(model: nn.Module, cfg: RunConfig, info: DistInfo, device: torch.device) -> nn.Module:
+    """SyncBatchNorm when asked (CUDA DDP only), then the model on ``device``."""
+    if cfg.sync_bn and info.distributed:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            log.warning("sync_bn ignored: SyncBatchNorm needs CUDA")
+    return model.to(device)
+
+
+def build_optimizer(cfg: RunConfig, model: nn.Module) -> tuple[torch.optim.Optimizer, float]:
+    """SGD at the protocol's learning rate scaled to the batch size; returns it and that base rate."""
+    lr0 = effective_lr(cfg.optim.lr, cfg.batch_size, cfg.optim.lr_scaling, cfg.optim.reference_batch_size)
+    return torch.optim.SGD(model.parameters(), lr=lr0, momentum=cfg.optim.momentum,
+                           weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov), lr0
+
+
+def ddp_wrap(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """The module the training steps run (DDP over the processes, or the model itself)."""
+    if not info.distributed:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def per_rank_batch(cfg: RunConfig, info: DistInfo) -> int:
+    if cfg.batch_size % info.world_size:
+        raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {info.world_size} processes")
+    return cfg.batch_size // info.world_size
+
+
+def eval_batch(cfg: RunConfig, info: DistInfo, views: int = 1) -> int:
+    """Videos per process and evaluation batch: the eval batch (in clips) shared by ranks and views."""
+    return max(1, max(1, (cfg.eval.batch_size or cfg.batch_size) // info.world_size) // views)
+
+
+def split_loader(inputs: RunInputs, cfg: RunConfig, split: str, info: DistInfo, device: torch.device, *,
+                 train: bool, batch_size: int, clips: int = 1, crops: int = 1) -> VideoLoader:
+    """The data layer's loader of ``split`` for this run and process."""
+    return build_loader(inputs.data, split, frames=inputs.spec.frames, mean=inputs.mean, std=inputs.std,
+                        train=train, batch_size=batch_size, num_clips=clips, num_crops=crops, seed=cfg.seed,
+                        num_workers=cfg.workers, rank=info.rank, world_size=info.world_size,
+                        pin_memory=device.type == "cuda")
+
+
+def testing_loader(inputs: RunInputs, cfg: RunConfig, info: DistInfo, device: torch.device,
+                clips: int, crops: int) -> VideoLoader:
+    """The evaluation split with ``clips`` x ``crops`` views per video (the final test, ``evaluate``)."""
+    return split_loader(inputs, cfg, cfg.eval.split, info, device, train=False,
+                        batch_size=eval_batch(cfg, info, clips * crops), clips=clips, crops=crops)
+
+
+@dataclass
+class Training:
+    """Everything one training run steps: built once by :func:`build_training`."""
+
+    cfg: RunConfig
+    info: DistInfo
+    device: torch.device
+    inputs: RunInputs
+    model: nn.Module  # the bare model (checkpointed, evaluated)
+    train_model: nn.Module  # what the steps run: DDP around ``model``, or ``model``
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loader: VideoLoader
+    val_loader: VideoLoader
+    lr0: float
+    steps: int  # batches per epoch
+    ckpt: dict | None  # the checkpoint resumed from
+
+    @property
+    def amp(self) -> bool:
+        return self.cfg.amp and self.device.type == "cuda"
+
+
+def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: torch.device,
+                   resume_from=None) -> Training:
+    """Seed, then model (fresh, ``init_from`` or the checkpoint ``resume_from``), optimiser, loaders:
+    this order fixes the global random stream, which same-seed runs and exact resume rely on."""
+    per_rank = per_rank_batch(cfg, info)
+    seed_everything(cfg.seed)
+    ckpt = None
+    if resume_from is not None:
+        model, ckpt = restored_model(cfg, inputs.num_classes, resume_from, f"resume {resume_from}")
+    else:
+        model = build_run_model(cfg, inputs.num_classes)
+        if cfg.init_from:
+            log.info("initialised from %s", init_from_run(model, cfg.init_from, cfg.init_checkpoint))
+    model = place_model(model, cfg, info, device)
+    optimizer, lr0 = build_optimizer(cfg, model)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    train_model = ddp_wrap(model, info, device)
+    loader = split_loader(inputs, cfg, "train", info, device, train=True, batch_size=per_rank)
+    val_loader = split_loader(inputs, cfg, cfg.eval.split, info, device, train=False,
+                              batch_size=eval_batch(cfg, info))
+    steps_full = len(loader.sampler) // per_rank
+    if steps_full == 0:
+        raise ConfigError(f"batch_size {cfg.batch_size}: larger than the training set ({len(loader.dataset)} "
+                          f"clips) shared by {info.world_size} process(es)")
+    steps = min(steps_full, cfg.max_steps_per_epoch or steps_full)
+    return Training(cfg, info, device, inputs, model, train_model, optimizer, scaler, loader, val_loader,
+                    lr0, steps, ckpt)

@@ -1,0 +1,109 @@
+"""One training epoch: the learning rate, the loop over batches and one optimiser step.
+
+Before each step all processes agree on two things (a lone process acting alone would hang DDP):
+whether a pre-emption signal arrived anywhere, and whether the batch is empty (all its samples
+were bad). After the backward pass they agree on whether the loss is finite.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from benchmark.engine.builders import Training
+from benchmark.engine.meters import EpochMeter
+from benchmark.engine.run_log import progress_bar
+from benchmark.engine.schedule import lr_at
+from benchmark.errors import StbenchError
+
+log = logging.getLogger("benchmark.engine")
+
+
+class RunFailed(StbenchError):
+    """The run stopped as failed (e.g. a NaN loss); the reason is in state.json."""
+
+
+def set_epoch_lr(t: Training, epoch: int) -> float:
+    s = t.cfg.schedule
+    lr = t.lr0 * lr_at(epoch, base_lr=1.0, epochs=t.cfg.epochs, name=s.name, milestones=s.milestones,
+                       gamma=s.gamma, warmup_epochs=s.warmup_epochs)
+    for group in t.optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def _any_rank(t: Training, *flags: bool) -> list[bool]:
+    """Each flag, true when it is true on any process."""
+    agreed = torch.tensor([1.0 if f else 0.0 for f in flags], device=t.device)
+    if t.info.distributed:
+        torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
+    return [bool(x > 0) for x in agreed]
+
+
+def train_step(t: Training, batch: dict, meter: EpochMeter, where: str) -> None:
+    """Forward, backward, (clip), a finite-loss check on every process, then the optimiser step."""
+    video = batch["video"].to(t.device, non_blocking=True)
+    label = batch["label"].to(t.device, non_blocking=True)
+    with torch.autocast(t.device.type, enabled=t.amp):
+        logits = t.train_model(video)
+        loss = nn.functional.cross_entropy(logits.float(), label)
+    t.optimizer.zero_grad(set_to_none=True)
+    t.scaler.scale(loss).backward()
+    if t.cfg.optim.grad_clip:
+        t.scaler.unscale_(t.optimizer)
+        nn.utils.clip_grad_norm_(t.model.parameters(), t.cfg.optim.grad_clip)
+    loss_value = loss.detach().float()
+    if _any_rank(t, not bool(torch.isfinite(loss_value)))[0]:
+        raise RunFailed(f"non-finite training loss ({loss_value.item()}) at {where}")
+    t.scaler.step(t.optimizer)
+    t.scaler.update()
+    meter.add_batch(loss_value, logits, label, int(batch.get("skipped", 0)))
+
+
+def train_epoch(t: Training, epoch: int, start_batch: int, meter: EpochMeter, stop_requested: Callable[[], bool],
+                preempt: Callable[[int, float], None]) -> float:
+    """Batches ``start_batch..steps`` of ``epoch`` into ``meter``; returns the epoch's time in seconds.
+
+    When any process has ``stop_requested()``, calls ``preempt(batch_index, seconds_so_far)``
+    before the next step (it checkpoints and raises).
+    """
+    cfg, info = t.cfg, t.info
+    t.loader.set_epoch(epoch, start_batch)
+    t.train_model.train()
+    t0 = time.time()
+    bar = progress_bar(t.steps - start_batch, f"epoch {epoch + 1}/{cfg.epochs}", info.is_main)
+    batch_idx = start_batch
+    try:
+        for batch in t.loader:
+            if batch_idx >= t.steps:
+                break
+            empty, stop = _any_rank(t, int(batch["label"].shape[0]) == 0, stop_requested())
+            if stop:
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                preempt(batch_idx, time.time() - t0)
+            if empty:
+                meter.skipped += int(batch.get("skipped", 0))
+                batch_idx += 1
+                continue
+            train_step(t, batch, meter, f"epoch {epoch + 1}, batch {batch_idx + 1}")
+            batch_idx += 1
+            _report(t, bar, meter, epoch, batch_idx, t0)
+    finally:
+        if bar is not None:
+            bar.close()
+    return time.time() - t0
+
+
+def _report(t: Training, bar, meter: EpochMeter, epoch: int, batch_idx: int, t0: float) -> None:
+    if bar is not None:
+        bar.update(1)
+        rate = meter.clips * t.info.world_size / max(time.time() - t0, 1e-9)
+        bar.set_postfix(loss=f"{meter.loss:.3f}", acc=f"{meter.top1:.1f}", clips_s=f"{rate:.1f}")
+    elif t.info.is_main and batch_idx % t.cfg.log_every == 0:
+        log.info("epoch %d batch %d/%d loss %.4f acc %.2f", epoch + 1, batch_idx, t.steps, meter.loss, meter.top1)

@@ -1,0 +1,119 @@
+"""Evaluation: per-video scores over every rank's shard, and the predictions files of a run."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.engine import rundir
+from benchmark.engine.accuracy import accuracy, aggregate_views, merge_shards, topk_correct
+from benchmark.engine.builders import RunInputs, testing_loader
+from benchmark.engine.distributed import DistInfo, gather_objects
+from benchmark.engine.run_config import RunConfig
+from benchmark.engine.run_log import progress_bar
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInfo, *,
+                   average: str = "logits", amp: bool = False, progress: bool = False) -> dict:
+    """Per-video scores over every rank's shard, merged without double counting.
+
+    Returns ``{"index", "label", "scores" (N, C), "top1", "top5", "loss", "clips", "skipped"}``.
+    ``loss`` is the cross-entropy of the aggregated scores when they are logits, else of their log.
+    """
+    model.eval()
+    index, labels, scores, skipped = [], [], [], 0
+    bar = progress_bar(len(loader), "eval", progress and info.is_main)
+    for batch in loader:
+        skipped += int(batch.get("skipped", 0))
+        if batch["label"].shape[0] == 0:  # every sample of the batch was bad (on_bad_sample: skip)
+            continue
+        video = batch["video"].to(device, non_blocking=True)
+        multi = video.dim() == 6
+        b = video.shape[0]
+        views = video.shape[1] if multi else 1
+        flat = video.flatten(0, 1) if multi else video
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            logits = model(flat)
+        logits = logits.float().view(b, views, -1)
+        scores.append(aggregate_views(logits, average).cpu())
+        index.append(batch["index"].cpu())
+        labels.append(batch["label"].cpu())
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    shard = {
+        "index": torch.cat(index).numpy() if index else np.zeros(0, np.int64),
+        "label": torch.cat(labels).numpy() if labels else np.zeros(0, np.int64),
+        "scores": torch.cat(scores).numpy() if scores else np.zeros((0, 0), np.float32),
+        "skipped": skipped,
+    }
+    shards = gather_objects(shard, info)
+    merged = merge_shards(shards)
+    merged["skipped"] = sum(s["skipped"] for s in shards)
+    s = torch.from_numpy(merged["scores"])
+    y = torch.from_numpy(merged["label"])
+    n = len(y)
+    merged["clips"] = n
+    if n:
+        merged["top1"], merged["top5"] = accuracy(s, y, 1), accuracy(s, y, 5)
+        logp = s.log_softmax(-1) if average == "logits" else s.clamp_min(1e-12).log()
+        merged["loss"] = float(-logp[torch.arange(n), y].mean())
+    else:
+        merged["top1"] = merged["top5"] = merged["loss"] = None
+    return merged
+
+
+def write_predictions(out_dir: Path, merged: dict, videos: list[str] | None, stem: str = "predictions") -> None:
+    """``<stem>.csv`` (index,video,label,pred,correct1,correct5) and ``<stem>.npz`` (index, label, scores)."""
+    s = torch.from_numpy(merged["scores"])
+    y = torch.from_numpy(merged["label"])
+    lines = ["index,video,label,pred,correct1,correct5"]
+    if len(y):
+        pred = s.argmax(-1)
+        c1 = topk_correct(s, y, 1)
+        c5 = topk_correct(s, y, 5)
+        for i, idx in enumerate(merged["index"].tolist()):
+            name = videos[idx] if videos is not None and idx < len(videos) else ""
+            if any(ch in name for ch in ',"\n'):
+                name = '"' + name.replace('"', '""') + '"'
+            lines.append(f"{idx},{name},{int(y[i])},{int(pred[i])},{int(c1[i])},{int(c5[i])}")
+    rundir.write_bytes_atomic(out_dir / f"{stem}.csv", ("\n".join(lines) + "\n").encode())
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, index=merged["index"], label=merged["label"], scores=merged["scores"])
+    rundir.write_bytes_atomic(out_dir / f"{stem}.npz", buf.getvalue())
+
+
+def video_names(dataset) -> list[str] | None:
+    """Each list entry's video (relative to the dataset root), indexed like ``batch["index"]``."""
+    entries = getattr(dataset, "entries", None)
+    if not isinstance(entries, list | tuple):
+        return None
+    root = Path(dataset.cfg.root)
+    names = []
+    for entry in entries:
+        path = getattr(entry, "path", None)
+        if path is None:
+            names.append("")
+            continue
+        try:
+            names.append(str(Path(path).relative_to(root)))
+        except ValueError:
+            names.append(str(path))
+    return names
+
+
+def run_test(model: nn.Module, inputs: RunInputs, cfg: RunConfig, info: DistInfo, device: torch.device, clips: int,
+             crops: int) -> tuple[dict, list[str] | None]:
+    """The model on the evaluation split with ``clips`` x ``crops`` views per video: merged scores
+    and the videos' names (the final test of a training run and ``evaluate()`` alike)."""
+    loader = testing_loader(inputs, cfg, info, device, clips, crops)
+    merged = evaluate_model(model, loader, device, info, average=cfg.eval.average,
+                            amp=cfg.amp and device.type == "cuda", progress=True)
+    return merged, video_names(loader.dataset)
