@@ -165,7 +165,7 @@ def test_unknown_names_list_valid_choices():
         build_model("TAM-ResNet99-f8", 10)
     with pytest.raises(ModelError, match="does not support backbone InceptionV1.*ResNet50"):
         build_model("TSM-InceptionV1-f8", 10)
-    with pytest.raises(ModelError, match="unknown build option.*dropuot.*valid: pretrained, dropout"):
+    with pytest.raises(ModelError, match="unknown build option.*dropuot.*valid options: dropout, inflate, pretrained"):
         build_model("TSN-ResNet18-f8", 10, dropuot=0.3)
     with pytest.raises(ModelError, match="inflate must be one of copy, divide"):
         build_model("TSN-ResNet18-f8", 10, inflate="mean")

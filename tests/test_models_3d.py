@@ -227,7 +227,7 @@ def test_s3d_gets_the_spatial_half_and_keeps_its_temporal_convs(weights_file, ba
 def test_bad_options_and_weights_are_rejected_clearly(tmp_path):
     with pytest.raises(ModelError, match="inflate must be one of copy, divide"):
         build_model("I3D-ResNet18-f8", 10, inflate="sum")
-    with pytest.raises(ModelError, match=r"unknown build option\(s\) temporal.*valid: pretrained"):
+    with pytest.raises(ModelError, match=r"unknown build option\(s\) temporal.*valid options: dropout, inflate, pretrained"):
         build_model("S3D-ResNet18-f8", 10, temporal=3)
     wrong = tmp_path / "resnet34.pth"
     torch.save(BACKBONES["ResNet34"].builder().state_dict(), wrong)

@@ -8,11 +8,11 @@ from benchmark.errors import ConfigError
 
 
 def _catalogue() -> dict:
-    from benchmark.models.registry import ARCHITECTURES, BACKBONES, MODULES, load_plugins
+    from benchmark.models.registry import ARCHITECTURES, BACKBONES, MODULES, load_plugins, supported_backbones
 
     load_plugins()
     return {
-        "modules": [{"name": e.name, "backbones": list(e.backbones) if e.backbones else sorted(BACKBONES),
+        "modules": [{"name": e.name, "backbones": supported_backbones(e.name),
                      "description": e.description, "paper": e.paper} for e in MODULES.values()],
         "backbones": [{"name": e.name, "family": e.family, "description": e.description,
                        "mean": list(e.mean), "std": list(e.std)} for e in BACKBONES.values()],

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from benchmark.errors import ModelError
-from benchmark.models.registry import ARCHITECTURES, BACKBONES, MODULES, load_plugins
+from benchmark.models.registry import ARCHITECTURES, BACKBONES, MODULES, load_plugins, supported_backbones
 
 _SUFFIX = re.compile(r"^(?P<stem>.+?)(?P<tp>-tp)?-f(?P<frames>\d+)$", re.IGNORECASE)
 
@@ -81,11 +81,10 @@ def parse_model_name(name: str) -> ModelSpec:
         raise ModelError(f"unknown module {module_part!r} in {name!r} (valid {_valid_names()})")
     if backbone is None:
         raise ModelError(f"unknown backbone {backbone_part!r} in {name!r} (valid {_valid_names()})")
-    supported = MODULES[module].backbones
-    if supported is not None and backbone not in supported:
+    if not MODULES[module].supports(BACKBONES[backbone]):
         raise ModelError(
             f"module {module} does not support backbone {backbone} in {name!r} "
-            f"(supported: {', '.join(supported)})"
+            f"(supported: {', '.join(supported_backbones(module)) or '-'})"
         )
     return ModelSpec(module, backbone, tp, frames)
 

@@ -1,8 +1,11 @@
 """Registries of backbones, spatio-temporal modules and extra architectures.
 
-A new temporal module is one file in ``benchmark/models/modules/`` (or any module imported through
-``STBENCH_PLUGINS``) that decorates its builder with :func:`register_module`; grids, the CLI, the
-profiler and reports find it by name with no other edit, because they all go through these tables.
+A new temporal module (2D or 3D) or backbone is one file in ``benchmark/models/modules/`` or
+``backbones/`` (or any module imported through ``STBENCH_PLUGINS``) that decorates its builder with
+:func:`register_module` / :func:`register_backbone`; grids, the CLI, the profiler and reports find
+it by name with no other edit, because they all go through these tables. A backbone carries its
+:class:`~benchmark.models.layout.BackboneLayout`; a module says which backbones it works on by the
+layout capabilities it ``requires`` (or, for a network of its own, an explicit ``backbones`` list).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import ModelError, StbenchError
+from benchmark.models.layout import BackboneLayout
 from benchmark.plugins import Registry
 
 
@@ -20,11 +24,15 @@ class BackboneEntry:
     """A 2D image backbone that spatio-temporal modules are built on."""
 
     name: str
-    builder: Callable[..., Any]
-    family: str  # "resnet" or "inception": modules place their operators per family
+    builder: Callable[..., Any]  # builder(pretrained=None) -> the 2D torchvision-style model
+    layout: BackboneLayout
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     description: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.layout.family
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,16 @@ class ModuleEntry:
 
     name: str
     builder: Callable[..., Any]
-    backbones: tuple[str, ...] | None = None  # None: every registered backbone
+    backbones: tuple[str, ...] | None = None  # a network of its own on these backbones only
+    requires: tuple[str, ...] = ()  # layout capabilities a backbone needs (e.g. "residual", "video3d")
     description: str = ""
     paper: str = ""
     imagenet: bool = True  # pretrained="imagenet" works (torchvision weights of its backbone)
+
+    def supports(self, backbone: BackboneEntry) -> bool:
+        if self.backbones is not None:
+            return backbone.name in self.backbones
+        return set(self.requires) <= backbone.layout.capabilities
 
 
 @dataclass(frozen=True)
@@ -72,18 +86,25 @@ def _add(table: Registry, name: str, entry) -> None:
     table.add(name, entry)
 
 
-def register_backbone(name: str, *, family: str, mean, std, description: str = ""):
+def register_backbone(name: str, *, layout: BackboneLayout, mean, std, description: str = ""):
+    """Register ``builder(pretrained=None)`` (a 2D model) with the ``layout`` shared builders read."""
+    if not isinstance(layout, BackboneLayout):
+        raise TypeError(f"backbone {name!r}: layout must be a BackboneLayout, got {type(layout).__name__}")
+
     def decorator(builder):
-        _add(BACKBONES, name, BackboneEntry(name, builder, family, tuple(mean), tuple(std), description))
+        _add(BACKBONES, name, BackboneEntry(name, builder, layout, tuple(mean), tuple(std), description))
         return builder
 
     return decorator
 
 
-def register_module(name: str, *, backbones=None, description: str = "", paper: str = "", imagenet: bool = True):
+def register_module(name: str, *, requires=(), backbones=None, description: str = "", paper: str = "",
+                    imagenet: bool = True):
+    """Register ``builder(spec, num_classes, **options)``; it works on every backbone whose layout has
+    the capabilities in ``requires`` or, with ``backbones``, on those only."""
     def decorator(builder):
-        _add(MODULES, name, ModuleEntry(name, builder, tuple(backbones) if backbones else None, description,
-                                        paper, imagenet))
+        _add(MODULES, name, ModuleEntry(name, builder, tuple(backbones) if backbones else None, tuple(requires),
+                                        description, paper, imagenet))
         return builder
 
     return decorator
@@ -120,6 +141,13 @@ def list_backbones() -> list[str]:
 def list_modules() -> list[str]:
     load_plugins()
     return MODULES.names()
+
+
+def supported_backbones(module: str) -> list[str]:
+    """The registered backbones ``module`` can be built on."""
+    load_plugins()
+    entry = MODULES[module]
+    return [name for name, backbone in BACKBONES.items() if entry.supports(backbone)]
 
 
 def list_architectures() -> list[str]:

@@ -1,8 +1,8 @@
-"""Layers shared by the inflated 3D networks (I3D, S3D) on ResNet and InceptionV1.
+"""Layers shared by the 3D networks built from 2D backbones (I3D, S3D, ...), whatever the family.
 
 Parameter names follow torchvision's 2D networks (``conv``/``bn`` inside a unit, ``conv1``/``bn1`` in
-a ResNet block), so 2D weights are found by name when inflating; the temporal half of a factorised
-S3D unit adds ``*_t`` names that have no 2D counterpart.
+a ResNet block), so 2D weights are found by name when inflating; the extra parts of a unit (S3D's
+temporal half: ``*_t``) have no 2D counterpart.
 """
 
 from __future__ import annotations
@@ -27,45 +27,6 @@ class ConvBNReLU3d(nn.Module):
 
     def forward(self, x):
         return self.relu(self.bn(self.conv(x)))
-
-
-class SeparableConvBNReLU3d(nn.Module):
-    """S3D's factorised k×k unit: 1×k×k conv + BN + ReLU, then k×1×1 conv + BN + ReLU.
-
-    The spatial half keeps the 2D unit's names (``conv``, ``bn``) so it receives the 2D weights; the
-    temporal conv carries a bias as in the official S3D-InceptionV1 (it is followed by BN, so the bias
-    only costs parameters — the official parameter counts include it).
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size=3, padding=1, bn_eps=1e-3):
-        super().__init__()
-        self.conv = nn.Conv3d(in_channels, out_channels, (1, kernel_size, kernel_size),
-                              padding=(0, padding, padding), bias=False)
-        self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv_t = nn.Conv3d(out_channels, out_channels, (kernel_size, 1, 1),
-                                padding=(padding, 0, 0), bias=True)
-        self.bn_t = nn.BatchNorm3d(out_channels, eps=bn_eps)
-        self.relu_t = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        x = self.relu(self.bn(self.conv(x)))
-        return self.relu_t(self.bn_t(self.conv_t(x)))
-
-
-def init_3d_weights(model: nn.Module) -> None:
-    """The official 3D models' random initialisation (Kaiming fan-out convs, unit BN, tiny fc)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv3d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm3d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.001)
-            nn.init.zeros_(m.bias)
 
 
 def replicate_temporal_padding(model: nn.Module) -> nn.Module:

@@ -1,56 +1,64 @@
-"""3D ResNets of the official implementation: I3D-ResNet ("ResNet3D") and S3D-ResNet (R(2+1)D-like).
+"""The 3D ResNet builder (I3D-ResNet "ResNet3D", S3D-ResNet, ...): torchvision's ResNet layout and
+names with each 3×3 conv of a block replaced by the module's :class:`~benchmark.models.video3d_units.ConvUnit`.
 
-Both keep torchvision's layout and names; ``kind`` decides what each 3×3 conv of a block becomes:
-``"i3d"`` a 3×3×3 conv, ``"s3d"`` a 1×3×3 conv (spatial stride) + BN + ReLU + 3×1×1 conv (temporal
-stride) with ``planes`` middle channels and no biases. Stem: 3×7×7 conv, stride (1,2,2), padding
-(1,3,3), then max pool (1,3,3)/(1,2,2). Temporal pooling (``tp``) is a temporal stride of 2 in the
-first block of layer2–4 (its 3×3 conv and its 1×1×1 downsample), not a pooling layer.
+The stage table (block type, blocks per stage, groups, width per group) comes from the backbone's
+layout, so any torchvision ResNet-like backbone (ResNet-152, ResNeXt) has a 3D version. Stem: 3×7×7
+conv, stride (1,2,2), padding (1,3,3), then max pool (1,3,3)/(1,2,2), for every module (the official
+ResNet3D's). Temporal pooling (``tp``) is a temporal stride of 2 in the first block of layer2–4 (its
+3×3 conv and its 1×1×1 downsample), not a pooling layer. A unit's parts are registered on the block
+last part first (``conv2_t`` before ``conv2``), the order the official code created them in, which
+fixes which random draws each conv gets.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
 from benchmark.models.heads import FrameAveragingHead
-from benchmark.models.video3d import Video3DNet, init_3d_weights
+from benchmark.models.video3d import Video3DNet
+from benchmark.models.video3d_units import ConvUnit, Inflated, Units3d
+from benchmark.models.weight_init import msra_init
 
-# torchvision's ResNet depths: (block type, blocks per stage).
-RESNET_LAYOUTS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
-    "ResNet18": ("basic", (2, 2, 2, 2)),
-    "ResNet34": ("basic", (3, 4, 6, 3)),
-    "ResNet50": ("bottleneck", (3, 4, 6, 3)),
-    "ResNet101": ("bottleneck", (3, 4, 23, 3)),
-}
-KINDS = ("i3d", "s3d")
+STEM = Inflated(time=3)
+
+
+@dataclass(frozen=True)
+class ResNetTable:
+    """A torchvision ResNet's shape: ``block`` "basic" or "bottleneck", blocks per stage, and the
+    bottleneck's ``groups`` × ``width_per_group`` (ResNeXt; 1 × 64 for a plain ResNet)."""
+
+    block: str
+    layers: tuple[int, int, int, int]
+    groups: int = 1
+    width_per_group: int = 64
 
 
 class _Block3d(nn.Module):
-    """A torchvision residual block whose 3×3 convs are inflated according to ``kind``."""
+    """A torchvision residual block whose 3×3 convs are the module's unit."""
 
-    def __init__(self, kind: str):
+    def __init__(self):
         super().__init__()
-        self.kind = kind
         self.relu = nn.ReLU(inplace=True)
+        self.unit_suffixes: dict[int, list[str]] = {}
 
-    def _add_conv3x3(self, index: int, in_planes, planes, stride_t=1, stride_s=1) -> None:
-        """Create ``conv{index}``/``bn{index}`` (and S3D's ``conv{index}_t``/``bn{index}_t``)."""
-        if self.kind == "i3d":
-            conv = nn.Conv3d(in_planes, planes, 3, (stride_t, stride_s, stride_s), 1, bias=False)
-        else:
-            conv = nn.Conv3d(in_planes, planes, (1, 3, 3), (1, stride_s, stride_s), (0, 1, 1), bias=False)
-            self.add_module(f"conv{index}_t", nn.Conv3d(planes, planes, (3, 1, 1), (stride_t, 1, 1),
-                                                         (1, 0, 0), bias=False))
-            self.add_module(f"bn{index}_t", nn.BatchNorm3d(planes))
-        self.add_module(f"conv{index}", conv)
-        self.add_module(f"bn{index}", nn.BatchNorm3d(planes))
+    def _add_unit(self, index: int, unit: ConvUnit, in_planes, planes, stride=(1, 1), groups=1) -> None:
+        """Create ``conv{index}``/``bn{index}`` and the unit's other parts (``conv{index}_t``, ...)."""
+        parts = unit.parts(in_planes, planes, 3, stride, groups=groups)
+        self.unit_suffixes[index] = [suffix for suffix, _, _ in parts]
+        for suffix, conv, bn in reversed(parts):
+            self.add_module(f"conv{index}{suffix}", conv)
+            self.add_module(f"bn{index}{suffix}", bn)
 
-    def _conv3x3(self, index: int, x, relu: bool):
-        """Apply the inflated conv ``index`` + BN (+ ReLU unless it ends the residual branch)."""
-        x = getattr(self, f"bn{index}")(getattr(self, f"conv{index}")(x))
-        if self.kind == "s3d":
-            x = self.relu(x)
-            x = getattr(self, f"bn{index}_t")(getattr(self, f"conv{index}_t")(x))
-        return self.relu(x) if relu else x
+    def _unit(self, index: int, x, relu: bool):
+        """Apply unit ``index`` (BN after each part, ReLU between; at the end unless it ends the branch)."""
+        suffixes = self.unit_suffixes[index]
+        for i, suffix in enumerate(suffixes):
+            x = getattr(self, f"bn{index}{suffix}")(getattr(self, f"conv{index}{suffix}")(x))
+            if relu or i < len(suffixes) - 1:
+                x = self.relu(x)
+        return x
 
     def _shortcut(self, x):
         return x if self.downsample is None else self.downsample(x)
@@ -59,67 +67,66 @@ class _Block3d(nn.Module):
 class BasicBlock3d(_Block3d):
     expansion = 1
 
-    def __init__(self, kind, inplanes, planes, stride_t=1, stride_s=1, downsample=None):
-        super().__init__(kind)
-        self._add_conv3x3(1, inplanes, planes, stride_t, stride_s)
-        self._add_conv3x3(2, planes, planes)
+    def __init__(self, unit, inplanes, planes, stride=(1, 1), downsample=None, table=None):
+        super().__init__()
+        self._add_unit(1, unit, inplanes, planes, stride)
+        self._add_unit(2, unit, planes, planes)
         self.downsample = downsample
 
     def forward(self, x):
-        out = self._conv3x3(2, self._conv3x3(1, x, relu=True), relu=False)
+        out = self._unit(2, self._unit(1, x, relu=True), relu=False)
         return self.relu(out + self._shortcut(x))
 
 
 class Bottleneck3d(_Block3d):
     expansion = 4
 
-    def __init__(self, kind, inplanes, planes, stride_t=1, stride_s=1, downsample=None):
-        super().__init__(kind)
-        self.conv1 = nn.Conv3d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm3d(planes)
-        self._add_conv3x3(2, planes, planes, stride_t, stride_s)
-        self.conv3 = nn.Conv3d(planes, planes * self.expansion, 1, bias=False)
+    def __init__(self, unit, inplanes, planes, stride=(1, 1), downsample=None, table=None):
+        super().__init__()
+        groups, width_per_group = (table.groups, table.width_per_group) if table else (1, 64)
+        width = int(planes * (width_per_group / 64.0)) * groups
+        self.conv1 = nn.Conv3d(inplanes, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm3d(width)
+        self._add_unit(2, unit, width, width, stride, groups)
+        self.conv3 = nn.Conv3d(width, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm3d(planes * self.expansion)
         self.downsample = downsample
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn3(self.conv3(self._conv3x3(2, out, relu=True)))
+        out = self.bn3(self.conv3(self._unit(2, out, relu=True)))
         return self.relu(out + self._shortcut(x))
 
 
-class ResNet3d(Video3DNet):
-    """I3D-/S3D-ResNet for ``backbone`` in :data:`RESNET_LAYOUTS`; input (B, 3, T, H, W)."""
+BLOCKS = {"basic": BasicBlock3d, "bottleneck": Bottleneck3d}
 
-    def __init__(self, kind: str, backbone: str, num_classes: int, *, tp: bool = False,
+
+class ResNet3d(Video3DNet):
+    """A 3D ResNet of shape ``table`` whose 3×3 convs are ``units.conv``; input (B, 3, T, H, W)."""
+
+    def __init__(self, table: ResNetTable, units: Units3d, num_classes: int, *, tp: bool = False,
                  dropout: float = 0.5):
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        block_type, layers = RESNET_LAYOUTS[backbone]
-        block = BasicBlock3d if block_type == "basic" else Bottleneck3d
-        self.kind = kind
-        self.conv1 = nn.Conv3d(3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False)
-        self.bn1 = nn.BatchNorm3d(64)
+        block = BLOCKS[table.block]
+        (_, conv1, bn1), = STEM.parts(3, 64, 7, (1, 2))
+        self.conv1, self.bn1 = conv1, bn1
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
         inplanes = 64
-        for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers), start=1):
-            stride_s = 1 if stage == 1 else 2
-            stride_t = 2 if tp and stage > 1 else 1
+        for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), table.layers), start=1):
+            stride = (2 if tp and stage > 1 else 1, 1 if stage == 1 else 2)
             downsample = None
-            if stride_s != 1 or inplanes != planes * block.expansion:
+            if stride[1] != 1 or inplanes != planes * block.expansion:
                 downsample = nn.Sequential(
-                    nn.Conv3d(inplanes, planes * block.expansion, 1, (stride_t, stride_s, stride_s),
-                              bias=False),
+                    nn.Conv3d(inplanes, planes * block.expansion, 1, (stride[0], stride[1], stride[1]), bias=False),
                     nn.BatchNorm3d(planes * block.expansion),
                 )
-            stage_blocks = [block(kind, inplanes, planes, stride_t, stride_s, downsample)]
+            stage_blocks = [block(units.conv, inplanes, planes, stride, downsample, table)]
             inplanes = planes * block.expansion
-            stage_blocks += [block(kind, inplanes, planes) for _ in range(1, blocks)]
+            stage_blocks += [block(units.conv, inplanes, planes, table=table) for _ in range(1, blocks)]
             setattr(self, f"layer{stage}", nn.Sequential(*stage_blocks))
         self.head = FrameAveragingHead(inplanes, num_classes, dropout)
-        init_3d_weights(self)
+        msra_init(self, fc_std=0.001)
 
     def features(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

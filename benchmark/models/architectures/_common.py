@@ -1,4 +1,7 @@
-"""Pieces shared by the complete architectures: option checking, weight loading, initialisation.
+"""Pieces shared by the complete architectures: loading local weights, input checks, the classifier.
+
+Option checks live in :mod:`benchmark.models.options`, the initialisation in
+:mod:`benchmark.models.weight_init` (both shared with the other builders).
 
 The leading underscore keeps ``load_plugins`` from importing this file as an architecture.
 """
@@ -12,30 +15,6 @@ from torch import nn
 
 from benchmark.errors import ModelError
 from benchmark.models.weights import read_state_dict
-
-
-def check_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
-    """Reject options a builder does not understand, listing the ones it does.
-
-    ``inflate`` is accepted (and ignored) by every architecture here, as by the 2D modules: the
-    engine passes it to every model, and none of these networks is inflated from 2D weights.
-    """
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ModelError(
-            f"{name}: unknown option(s) {', '.join(unknown)} (valid options: {', '.join(sorted(allowed))})"
-        )
-
-
-def reject_tp(spec, why: str) -> None:
-    if spec.tp:
-        raise ModelError(f"{spec.name}: {spec.module} does not support temporal pooling ('-tp'): {why}")
-
-
-def check_dropout(name: str, dropout) -> float:
-    if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
-        raise ModelError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
-    return float(dropout)
 
 
 def load_local_weights(model: nn.Module, pretrained, name: str, *, imagenet_hint: str,
@@ -76,21 +55,6 @@ def load_local_weights(model: nn.Module, pretrained, name: str, *, imagenet_hint
                 parts.append(f"{label}: {', '.join(keys[:5])}{more}")
         raise ModelError(f"{name}: weights in {pretrained} do not fit the model ({'; '.join(parts)})")
     model.load_state_dict(state, strict=False)
-
-
-def msra_init(model: nn.Module, fc_std: float = 0.01) -> None:
-    """He (fan-out) init for convs, unit BN, small normal init for the classifier."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=fc_std)
-            nn.init.zeros_(m.bias)
 
 
 def check_input(name: str, x: torch.Tensor, frames: int) -> None:

@@ -24,10 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ModelError
-from benchmark.models.architectures._common import check_dropout, check_options, load_local_weights, reject_tp
+from benchmark.models.architectures._common import load_local_weights
 from benchmark.models.heads import FrameAveragingHead
 from benchmark.models.modules.tam import TemporalAggregation
+from benchmark.models.options import check_dropout, check_options, reject_tp
 from benchmark.models.registry import register_module
+from benchmark.models.weight_init import msra_init
 
 PAPER = "Fan, Chen et al., More Is Less: Big-Little Network and Depthwise Temporal Aggregation, NeurIPS 2019"
 ALPHA, BETA = 2, 4  # Little branch width divisor, Little branch depth divisor
@@ -148,17 +150,10 @@ class BLVNetTAM(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        msra_init(self, fc_std=0.001)  # the head's fc is the only (and last) linear layer
         for m in self.modules():
             if isinstance(m, Bottleneck):
                 nn.init.zeros_(m.bn3.weight)
-        nn.init.normal_(self.head.fc.weight, std=0.001)
-        nn.init.zeros_(self.head.fc.bias)
 
     def stem(self, x):
         x = self.tam(F.relu(self.bn1(self.conv1(x))))
@@ -210,7 +205,7 @@ def build_blvnet_tam(spec, num_classes: int, **options):
     """Build bLVNet-TAM on bL``spec.backbone``. ``pretrained``: a local bLResNet ImageNet checkpoint
     from the authors' release (TAM and classifier weights then keep their init), a trained
     bLVNet-TAM checkpoint of that release, or a file saved from this model."""
-    check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
+    check_options(spec.name, options)
     reject_tp(spec, "frames are already halved by the big-little pairing")
     model = BLVNetTAM(spec.backbone, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
     tam_keys = tuple(name for name, _ in model.named_parameters() if name.endswith("tam.weight"))

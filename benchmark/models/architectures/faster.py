@@ -19,15 +19,10 @@ import torch
 from torch import nn
 
 from benchmark.errors import ModelError
-from benchmark.models.architectures._common import (
-    Classifier,
-    check_dropout,
-    check_options,
-    load_local_weights,
-    msra_init,
-    reject_tp,
-)
+from benchmark.models.architectures._common import Classifier, load_local_weights
+from benchmark.models.options import check_dropout, check_options, reject_tp
 from benchmark.models.registry import register_architecture
+from benchmark.models.weight_init import msra_init
 
 PAPER = "Zhu et al., FASTER Recurrent Networks for Efficient Video Classification, AAAI 2020"
 FEATURES = 2048
@@ -47,7 +42,7 @@ def r2plus1d_width(in_channels: int, out_channels: int, t: int = 3, d: int = 3) 
     return (t * d * d * in_channels * out_channels) // (d * d * in_channels + t * out_channels)
 
 
-class Bottleneck3d(nn.Module):
+class ClipBottleneck(nn.Module):
     """1x1x1 -> spatial 1x3x3 [-> temporal 3x1x1 when factorised] -> 1x1x1, residual."""
 
     def __init__(self, in_channels, planes, out_channels, spatial_stride=1, temporal_stride=1, factorised=True):
@@ -85,7 +80,7 @@ class ClipNetwork(nn.Module):
         stages, width = [], 64
         for i, (depth, t_stride) in enumerate(zip(depths, temporal_strides)):
             planes, out = 64 * 2**i, 256 * 2**i
-            blocks = [Bottleneck3d(width if j == 0 else out, planes, out,
+            blocks = [ClipBottleneck(width if j == 0 else out, planes, out,
                                    spatial_stride=2 if i > 0 and j == 0 else 1,
                                    temporal_stride=t_stride if j == 0 else 1, factorised=factorised)
                       for j in range(depth)]

@@ -17,16 +17,10 @@ import torch
 from torch import nn
 
 from benchmark.errors import ModelError
-from benchmark.models.architectures._common import (
-    Classifier,
-    check_dropout,
-    check_input,
-    check_options,
-    load_local_weights,
-    msra_init,
-    reject_tp,
-)
+from benchmark.models.architectures._common import Classifier, check_input, load_local_weights
+from benchmark.models.options import check_dropout, check_options, reject_tp
 from benchmark.models.registry import register_architecture
+from benchmark.models.weight_init import msra_init
 
 PAPER = "Wang & Yang, An Efficient 3D CNN with Channel-wise, Spatial-grouped, and Temporal Convolutions (SEVNet)"
 STAGE_DEPTHS = (3, 4, 6, 3)
@@ -97,7 +91,7 @@ class SEVNet(nn.Module):
 
 def _builder(group_width: int):
     def build(spec, num_classes: int, **options):
-        check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
+        check_options(spec.name, options)
         reject_tp(spec, "SEVNet keeps the temporal resolution in every stage")
         model = SEVNet(group_width, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
         load_local_weights(model, options.get("pretrained"), spec.name,

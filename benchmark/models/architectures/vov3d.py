@@ -15,16 +15,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.models.architectures._common import (
-    Classifier,
-    check_dropout,
-    check_input,
-    check_options,
-    load_local_weights,
-    msra_init,
-    reject_tp,
-)
+from benchmark.models.architectures._common import Classifier, check_input, load_local_weights
+from benchmark.models.options import check_dropout, check_options, reject_tp
 from benchmark.models.registry import register_architecture
+from benchmark.models.weight_init import msra_init
 
 PAPER = "Lee et al., Diverse Temporal Aggregation and Depthwise Spatiotemporal Factorization (VoV3D), 2020"
 
@@ -163,7 +157,7 @@ class VoV3D(nn.Module):
 
 def _builder(variant: str):
     def build(spec, num_classes: int, **options):
-        check_options(spec.name, options, ("pretrained", "dropout", "inflate"))
+        check_options(spec.name, options)
         reject_tp(spec, "VoV3D keeps the temporal resolution in every stage")
         dropout = check_dropout(spec.name, options.get("dropout", 0.5))
         model = VoV3D(variant, num_classes, spec.frames, dropout)

@@ -1,29 +1,67 @@
-"""ResNet-18/34/50/101 image backbones (torchvision builders, ImageNet statistics)."""
+"""ResNet-18/34/50/101 image backbones (torchvision builders, ImageNet statistics), and
+:func:`resnet_layout`, the layout of any torchvision ``ResNet`` (a new one, e.g. ResNet-152 or
+ResNeXt, registers with it in one file)."""
 
 from __future__ import annotations
 
+from functools import partial
+
+from torch import nn
 from torchvision import models as tvm
 
+from benchmark.models.layout import BackboneLayout, OperatorPoint, ResidualStages
 from benchmark.models.registry import register_backbone
+from benchmark.models.video3d_resnet import ResNet3d, ResNetTable
 from benchmark.models.weights import load_backbone_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
-def _register(name: str, builder, weights, description: str) -> None:
+def residual_branch_inputs(net2d: nn.Module) -> list[OperatorPoint]:
+    """The input of every block's residual branch: ``conv1`` becomes ``Sequential(operator, conv1)``;
+    the shortcut (identity or downsample) still reads the block's un-aggregated input, as in TAM/TSM."""
+    return [OperatorPoint(block, "conv1", block.conv1.in_channels, before=True)
+            for stage in STAGES for block in getattr(net2d, stage)]
+
+
+def block_out_channels(block: nn.Module) -> int:
+    """Output width of a torchvision BasicBlock (bn2) or Bottleneck (bn3)."""
+    return block.bn3.num_features if hasattr(block, "bn3") else block.bn2.num_features
+
+
+def resnet_layout(block: str, layers: tuple[int, int, int, int], *, groups: int = 1,
+                  width_per_group: int = 64) -> BackboneLayout:
+    """Layout of a torchvision ResNet with ``block`` ("basic"/"bottleneck") × ``layers`` (and ResNeXt's
+    ``groups`` × ``width_per_group``): operators on every residual branch, temporal pools after
+    layer1-3, and the 3D ResNet of the same table."""
+    table = ResNetTable(block, tuple(layers), groups, width_per_group)
+    return BackboneLayout(
+        family="resnet",
+        order=("conv1", "bn1", "relu", "maxpool", *STAGES),
+        pool_after={"layer1": "tpool1", "layer2": "tpool2", "layer3": "tpool3"},
+        operator_points=residual_branch_inputs,
+        residual=ResidualStages(STAGES, block_out_channels),
+        video3d=partial(ResNet3d, table),
+    )
+
+
+def _register(name: str, builder, weights, layout: BackboneLayout, description: str) -> None:
     def build(pretrained=None):
         """The 2D torchvision ResNet (1000-class fc), optionally ImageNet-initialised."""
         return load_backbone_weights(builder(weights=None), pretrained, imagenet=weights)
 
     build.__name__ = f"build_{name.lower()}"
-    register_backbone(name, family="resnet", mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                      description=description)(build)
+    register_backbone(name, layout=layout, mean=IMAGENET_MEAN, std=IMAGENET_STD, description=description)(build)
 
 
 # IMAGENET1K_V1: the original model-zoo weights the official implementation initialised from.
-_register("ResNet18", tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, "ResNet-18 (BasicBlock [2,2,2,2])")
-_register("ResNet34", tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1, "ResNet-34 (BasicBlock [3,4,6,3])")
-_register("ResNet50", tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1, "ResNet-50 (Bottleneck [3,4,6,3])")
+_register("ResNet18", tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, resnet_layout("basic", (2, 2, 2, 2)),
+          "ResNet-18 (BasicBlock [2,2,2,2])")
+_register("ResNet34", tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1, resnet_layout("basic", (3, 4, 6, 3)),
+          "ResNet-34 (BasicBlock [3,4,6,3])")
+_register("ResNet50", tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1, resnet_layout("bottleneck", (3, 4, 6, 3)),
+          "ResNet-50 (Bottleneck [3,4,6,3])")
 _register("ResNet101", tvm.resnet101, tvm.ResNet101_Weights.IMAGENET1K_V1,
-          "ResNet-101 (Bottleneck [3,4,23,3])")
+          resnet_layout("bottleneck", (3, 4, 23, 3)), "ResNet-101 (Bottleneck [3,4,23,3])")

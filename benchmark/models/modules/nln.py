@@ -1,16 +1,17 @@
-"""NLN: TSN-ResNet with non-local blocks (embedded Gaussian) in layer2 and layer3."""
+"""NLN: TSN on a residual backbone with non-local blocks (embedded Gaussian) in its 2nd and 3rd stages
+(ResNet layer2 and layer3)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
 from benchmark.models.video2d import build_video2d
 
-RESNETS = ("ResNet18", "ResNet34", "ResNet50", "ResNet101")
-# Wang et al.'s 5-block setting: 2 blocks in res3 (layer2) and 3 in res4 (layer3).
+# Wang et al.'s 5-block setting: 2 blocks in res3 (stage 2, ResNet layer2) and 3 in res4 (stage 3).
 BLOCKS_PER_STAGE = {2: 2, 3: 3}
 
 
@@ -51,17 +52,17 @@ def non_local_positions(blocks: int, wanted: int) -> list[int]:
     return list(range(1, blocks, 2))[:wanted]
 
 
-def add_non_local_blocks(net2d: nn.Module, family: str) -> None:
-    """Append a non-local block after the chosen residual blocks of layer2 and layer3."""
+def add_non_local_blocks(net2d: nn.Module, layout: BackboneLayout) -> None:
+    """Append a non-local block after the chosen residual blocks of the 2nd and 3rd stages."""
+    stages = layout.residual.stages(net2d)
     for stage, wanted in BLOCKS_PER_STAGE.items():
-        layer = getattr(net2d, f"layer{stage}")
+        layer = stages[stage - 1]
         for index in non_local_positions(len(layer), wanted):
             block = layer[index]
-            channels = block.bn3.num_features if hasattr(block, "bn3") else block.bn2.num_features
-            layer[index] = nn.Sequential(block, NonLocalBlock(channels))
+            layer[index] = nn.Sequential(block, NonLocalBlock(layout.residual.out_channels(block)))
 
 
-@register_module("NLN", backbones=RESNETS, description="TSN-ResNet + 5 non-local blocks (2 in layer2, "
+@register_module("NLN", requires=("residual",), description="TSN-ResNet + 5 non-local blocks (2 in layer2, "
                  "3 in layer3)", paper="Wang et al., Non-local Neural Networks, CVPR 2018")
 def build_nln(spec, num_classes, **options):
     return build_video2d(spec, num_classes, modify=add_non_local_blocks, **options)

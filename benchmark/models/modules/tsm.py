@@ -8,8 +8,6 @@ from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
 from benchmark.models.video2d import build_video2d
 
-RESNETS = ("ResNet18", "ResNet34", "ResNet50", "ResNet101")
-
 
 class TemporalShift(FrameAware):
     """Channels ``[0, C/8)`` at frame t take frame t+1's values, ``[C/8, C/4)`` take frame t−1's;
@@ -33,7 +31,7 @@ class TemporalShift(FrameAware):
         return 0  # memory movement only
 
 
-@register_module("TSM", backbones=RESNETS, description="temporal shift of 1/4 of the channels on every "
-                 "residual branch (ResNet only)", paper="Lin et al., TSM, ICCV 2019")
+@register_module("TSM", requires=("residual",), description="temporal shift of 1/4 of the channels on every "
+                 "residual branch (residual backbones only)", paper="Lin et al., TSM, ICCV 2019")
 def build_tsm(spec, num_classes, **options):
     return build_video2d(spec, num_classes, operator=TemporalShift, **options)
