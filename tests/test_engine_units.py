@@ -192,7 +192,7 @@ def test_checkpoint_roundtrip_weights_only_with_rng(tmp_path):
 
 
 def test_slurm_tasks_become_torch_distributed_environment(monkeypatch):
-    from benchmark.engine.distributed import _env_from_slurm
+    from benchmark.engine.distributed import ddp_env_from_slurm
 
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
         # setenv first: monkeypatch then restores the original (absent) value after the test,
@@ -204,7 +204,7 @@ def test_slurm_tasks_become_torch_distributed_environment(monkeypatch):
              "SLURM_NODEID": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "gpu[07-08]"}
     for key, value in slurm.items():
         monkeypatch.setenv(key, value)
-    _env_from_slurm()
+    ddp_env_from_slurm()
     got = {k: os.environ[k] for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR")}
     assert got == {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "gpu07"}
     assert os.environ["MASTER_PORT"] == str(20000 + 1234)

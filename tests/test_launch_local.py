@@ -155,12 +155,13 @@ def test_a_slurm_job_is_never_duplicated_when_slurm_cannot_be_asked(tmp_path, sy
 
 
 def test_slurm_job_parameters_follow_the_profile(tmp_path):
-    """What sbatch receives for the example GPU cluster profile (no cluster needed to check it)."""
-    from benchmark.launch.launcher import _slurm_executor
+    """What sbatch receives for the example GPU cluster profile (no cluster, nor srun, needed)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    from benchmark.launch.executors.slurm import sbatch_parameters
 
     prof = load_profile("gpu-cluster")
-    ex = _slurm_executor(tmp_path, prof, "exp", hold=True, dependency="afterok:12_3")
-    p = ex.parameters
+    p = sbatch_parameters(prof, "exp", hold=True, dependency="afterok:12_3")
     assert (p["nodes"], p["ntasks_per_node"], p["gpus_per_node"], p["cpus_per_task"]) == (1, 6, 6, 8)
     assert (p["partition"], p["constraint"], p["time"], p["mem"]) == ("gpu", "v100", 1440, "256G")
     assert p["setup"] == prof.setup and p["array_parallelism"] == 16
@@ -168,3 +169,29 @@ def test_slurm_job_parameters_follow_the_profile(tmp_path):
     assert extra["signal"] == "USR1@300" and extra["requeue"] is True and extra["hold"] is True
     assert (extra["dependency"], extra["kill-on-invalid-dep"]) == ("afterok:12_3", "yes")
     assert "account" not in p and "qos" not in p  # null in the profile: the cluster's default
+    # submitit accepts them as they are and writes these sbatch lines (its own check, without srun)
+    script = _make_sbatch_string(command="true", folder=tmp_path, **p).splitlines()
+    for line in ("#SBATCH --job-name=stbench:exp", "#SBATCH --gpus-per-node=6", "#SBATCH --ntasks-per-node=6",
+                 "#SBATCH --signal=USR1@300", "#SBATCH --dependency=afterok:12_3", "#SBATCH --hold",
+                 "#SBATCH --kill-on-invalid-dep=yes", "#SBATCH --time=1440"):
+        assert line in script, line
+
+
+def test_a_task_of_a_multi_gpu_job_gets_its_own_gpu(monkeypatch):
+    """The job's entry point narrows CUDA_VISIBLE_DEVICES to the task's entry of the job's GPUs
+    (a job given GPUs 2,3 of a shared node: task 1 uses GPU 3, not GPU 1)."""
+    from benchmark.engine.distributed import ddp_env_from_slurm
+
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    slurm = {"SLURM_JOB_ID": "77", "SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "1",
+             "SLURM_NODEID": "0", "SLURM_JOB_NUM_NODES": "1", "SLURM_JOB_NODELIST": "gpu07",
+             "CUDA_VISIBLE_DEVICES": "2,3"}
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    ddp_env_from_slurm(one_gpu_per_task=True)
+    assert (os.environ["RANK"], os.environ["LOCAL_RANK"], os.environ["CUDA_VISIBLE_DEVICES"]) == ("1", "1", "3")
+    assert os.environ["MASTER_PORT"] == str(20000 + 77)
+    ddp_env_from_slurm(one_gpu_per_task=True)  # idempotent: already set up, nothing changes
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"

@@ -8,16 +8,13 @@ never stops the collection: it is reported in the row's ``reason``.
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from benchmark.analysis.reference import load_mini_grid
+from benchmark.engine.rundir import find_run_dirs, model_identity, read_config, read_run
 from benchmark.errors import DataError
 
 COLUMNS = [
@@ -25,54 +22,10 @@ COLUMNS = [
     "video_top5", "params", "macs_conv", "macs_all", "throughput", "epochs", "state", "reason", "run_dir",
 ]
 REFERENCES = {"paper-mini": "the official 288-run mini grid (results/reference/paper_mini_grid.csv)"}
-STATES = ("pending", "running", "done", "failed")
-RUN_FILES = ("config.yaml", "state.json", "result.json")
+_RESULT_KEYS = ("dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5",
+                "video_top1", "video_top5", "params", "macs_conv", "macs_all", "epochs")
 
-_MODEL = re.compile(r"^(?P<stem>.+?)(?P<tp>-tp)?-f(?P<frames>\d+)$", re.IGNORECASE)
-
-
-def _read_json(path: Path) -> tuple[Any, str | None]:
-    """(object, None) or (None, why it could not be read); a missing file is (None, None)."""
-    if not path.is_file():
-        return None, None
-    try:
-        return json.loads(path.read_text()), None
-    except OSError as exc:
-        return None, f"{path.name}: cannot read ({exc.strerror or exc})"
-    except ValueError as exc:
-        return None, f"{path.name}: invalid JSON, probably half-written ({exc})"
-
-
-def _read_config(run_dir: Path) -> tuple[dict, str | None]:
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        return {}, None
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: cut inside a UTF-8 character
-        return {}, f"config.yaml: unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
-    return (data, None) if isinstance(data, dict) else ({}, "config.yaml: not a mapping")
-
-
-def _split_model(name: Any) -> dict:
-    """module/backbone/tp/frames from a canonical name; tolerant (an unknown module is kept as written)."""
-    if not isinstance(name, str):
-        return {}
-    try:  # the registry knows architectures (VoV3D-M) and plugin modules
-        from benchmark.models import parse_model_name
-
-        spec = parse_model_name(name)
-        return {"model": spec.name, "module": spec.module, "backbone": spec.backbone, "tp": spec.tp,
-                "frames": spec.frames}
-    except Exception:  # noqa: BLE001 - an unknown or unloadable name: fall back to reading it as written
-        pass
-    m = _MODEL.match(name.strip())
-    if not m:
-        return {"model": name}
-    stem = m["stem"]
-    module, _, backbone = stem.rpartition("-") if "-" in stem else (stem, "", None)
-    return {"model": name, "module": module or stem, "backbone": backbone or None,
-            "tp": bool(m["tp"]), "frames": int(m["frames"])}
+__all__ = ["COLUMNS", "collect", "done_runs", "find_run_dirs", "read_run_dir", "write_table"]
 
 
 def _dataset_name(value: Any) -> str | None:
@@ -84,7 +37,8 @@ def _dataset_name(value: Any) -> str | None:
 
 
 def _from_config(config: dict) -> dict:
-    row = _split_model(config.get("model"))
+    name = config.get("model")
+    row = model_identity(name) or ({"model": name} if isinstance(name, str) else {})
     row["dataset"] = _dataset_name(config.get("dataset"))
     if isinstance(config.get("seed"), int):
         row["seed"] = config["seed"]
@@ -94,62 +48,31 @@ def _from_config(config: dict) -> dict:
 def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dict:
     """One tidy row for a run directory (which may not exist yet: then the run is pending).
 
-    State rules (docs/run-directory.md): a readable ``result.json`` → done; otherwise ``state.json``'s
-    state; neither → pending. An unreadable file is named in ``reason`` instead of raising.
+    The state is :func:`benchmark.engine.rundir.read_run`'s; an unreadable file is named in
+    ``reason`` instead of raising.
     """
     run_dir = Path(run_dir)
-    notes: list[str] = []
-    config, why = _read_config(run_dir)
-    if why:
-        notes.append(why)
+    config, why = read_config(run_dir)
     row: dict[str, Any] = {"run_dir": str(run_dir)}
     row.update(_from_config(planned_config or {}))
     row.update({k: v for k, v in _from_config(config).items() if v is not None})
-    if not row.get("model") and _MODEL.match(run_dir.name):
-        row.update(_split_model(run_dir.name))  # no readable config: the grid names run dirs after the model
-
-    result, why_result = _read_json(run_dir / "result.json")
-    state, why_state = _read_json(run_dir / "state.json")
-    if isinstance(result, dict):
-        row["state"], row["reason"] = "done", None
-        for key in ("dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5",
-                    "video_top1", "video_top5", "params", "macs_conv", "macs_all", "epochs"):
+    if not row.get("model"):  # no readable config: the grid names run dirs after the model
+        row.update(model_identity(run_dir.name) or {})
+    files = read_run(run_dir)
+    row["state"] = files.state
+    if files.result is not None:
+        for key in _RESULT_KEYS:
             # result.json is the final word, including a null backbone (a complete architecture)
-            if result.get(key) is not None or (key == "backbone" and key in result):
-                row[key] = result[key]
-        row["throughput"] = result.get("throughput_clips_s")
+            if files.result.get(key) is not None or (key == "backbone" and key in files.result):
+                row[key] = files.result[key]
+        row["throughput"] = files.result.get("throughput_clips_s")
+        row["reason"] = None
         return row
-    if why_result:
-        notes.append(why_result)
-    elif result is not None:
-        notes.append("result.json: not a JSON object")
-    if isinstance(state, dict) and state.get("state") in STATES:
-        row["state"] = state["state"]
-        if state.get("reason"):
-            notes.insert(0, str(state["reason"]))
-        if isinstance(state.get("epoch"), int):
-            row["epochs"] = state["epoch"]
-    else:
-        row["state"] = "pending"
-        if why_state:
-            notes.append(why_state)
-        elif state is not None:
-            notes.append(f"state.json: no valid state (valid: {', '.join(STATES)})")
+    if files.epoch is not None:
+        row["epochs"] = files.epoch
+    notes = ([files.reason] if files.reason else []) + ([why] if why else []) + files.problems
     row["reason"] = "; ".join(notes) or None
     return row
-
-
-def find_run_dirs(folder: str | Path) -> list[Path]:
-    """Every run directory below ``folder`` (a directory holding config.yaml, state.json or result.json)."""
-    folder = Path(folder)
-    found = []
-    for root, dirs, files in os.walk(folder):
-        if any(name in files for name in RUN_FILES):
-            found.append(Path(root))
-            dirs[:] = []  # a run directory's checkpoints/ holds no further runs
-        else:
-            dirs.sort()
-    return sorted(found)
 
 
 def _tidy(rows: list[dict]) -> pd.DataFrame:

@@ -7,6 +7,21 @@ import json
 import sys
 
 
+class _ExecutorNames:
+    """The executor registry's names as argparse choices, read only when ``--executor`` is given
+    or help is shown (loading the launch layer at start-up would slow every command)."""
+
+    def __contains__(self, name: object) -> bool:
+        from benchmark.launch.executor import EXECUTORS
+
+        return name in EXECUTORS
+
+    def __iter__(self):
+        from benchmark.launch.executor import EXECUTORS
+
+        return iter(EXECUTORS.names())
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("plan", help="list an experiment's runs, dependencies and compute, launching nothing")
     p.add_argument("experiment", help="experiment YAML (see experiments/)")
@@ -17,8 +32,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("launch", help="submit the runs that are not done (idempotent)")
     p.add_argument("experiment")
-    p.add_argument("--executor", choices=("local", "slurm"), default="local",
-                   help="local: on this machine, waiting for the runs (default); slurm: submit and return")
+    p.add_argument("--executor", choices=_ExecutorNames(), default="local", metavar="NAME",
+                   help="where the runs run: %(choices)s, or a plugin's (STBENCH_PLUGINS); local: on this "
+                        "machine, waiting for the runs (default); slurm: submit and return")
     p.add_argument("--profile", default=None, help="SLURM cluster profile: a name in slurm/ or a YAML path (default: local)")
     p.add_argument("--parallel", type=int, default=1, help="local executor: runs at the same time (default 1)")
     p.add_argument("--hold", action="store_true", help="slurm: submit held (release with 'scontrol release')")
@@ -97,7 +113,7 @@ def _launch(args) -> int:
     report = launch(exp, executor=args.executor, profile=args.profile, parallel=args.parallel,
                     hold=args.hold, only=only)
     print(f"{exp.name}: {report.summary()}")
-    if args.executor == "local":
+    if report.waited:  # the runs have ended: show how
         print(format_table(status(exp)))
         return 1 if report.failed or report.blocked else 0
     return 0

@@ -33,17 +33,22 @@ class DistInfo:
         return self.world_size > 1
 
 
-def _env_from_slurm() -> None:
-    """Inside a multi-task SLURM job without torchrun (``srun`` or a submitit job with several
-    tasks), export the ``env://`` variables from SLURM's, as submitit's
-    ``TorchDistributedEnvironment`` does; its SLURM environment parses the node list."""
+def ddp_env_from_slurm(one_gpu_per_task: bool = False) -> None:
+    """Inside a multi-task SLURM job without torchrun (``srun``, or a submitit job with several
+    tasks), export the ``env://`` variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) from
+    SLURM's; submitit's SLURM environment parses the node list. The one place that does this.
+
+    ``one_gpu_per_task`` (a job's entry point, before CUDA is initialised) also narrows
+    ``CUDA_VISIBLE_DEVICES`` to this task's GPU, so a task never touches its neighbours' GPUs.
+    """
     if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
         return
     from submitit.slurm.slurm import SlurmJobEnvironment
 
     job = SlurmJobEnvironment()
-    # A job-dependent port, the same on every task, so that two jobs on one node do not collide.
-    job_number = str(job.job_id).split("_")[0]
+    # A port from this job's own id (an array task has its own SLURM_JOB_ID), the same on every
+    # task, so that two jobs on one node do not collide.
+    job_number = os.environ.get("SLURM_JOB_ID", "")
     port = 20000 + int(job_number) % 40000 if job_number.isdigit() else 29500
     os.environ.setdefault("MASTER_ADDR", job.hostnames[0])
     os.environ.setdefault("MASTER_PORT", str(port))
@@ -51,12 +56,15 @@ def _env_from_slurm() -> None:
     os.environ["WORLD_SIZE"] = str(job.num_tasks)
     os.environ["LOCAL_RANK"] = str(job.local_rank)
     os.environ["LOCAL_WORLD_SIZE"] = str(job.num_tasks // max(1, job.num_nodes))
+    if one_gpu_per_task:
+        visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+        mine = visible[job.local_rank] if job.local_rank < len(visible) else str(job.local_rank)
+        os.environ["CUDA_VISIBLE_DEVICES"] = mine
 
 
 def cuda_index() -> int:
-    """This process's GPU: LOCAL_RANK among the visible devices. Launchers that give each task
-    only its own GPU (CUDA_VISIBLE_DEVICES=<local rank>, as submitit's export does) leave one
-    visible device, hence the modulo."""
+    """This process's GPU: LOCAL_RANK among the visible devices. A job narrowed to its own GPU
+    (``ddp_env_from_slurm(one_gpu_per_task=True)``) has one visible device, hence the modulo."""
     return int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
 
 
@@ -64,7 +72,7 @@ def init_distributed(device_type: str) -> DistInfo:
     """Join the process group described by the environment (if any)."""
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    _env_from_slurm()
+    ddp_env_from_slurm()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()

@@ -1,7 +1,11 @@
-"""The run directory (docs/run-directory.md): atomic writes, the run state, the metrics log.
+"""The run directory (docs/run-directory.md): its file names, its states, atomic writes, and the
+one tolerant reader of it.
 
-Readers (``launch``, ``status``, ``collect``) must tell a run's state from the files alone and
-never see a half-written JSON, hence every JSON goes through :func:`write_json_atomic`.
+The engine writes the run directory, so the engine layer owns its format; ``launch`` (status,
+relaunch, cancel) and ``analysis.collect`` read it only through :func:`read_run`, so that every
+reader tells a run's state by the same rules. Readers never see a half-written JSON (every JSON
+goes through :func:`write_json_atomic`) and never crash on a corrupt one (it is named in
+:attr:`RunFiles.problems`).
 """
 
 from __future__ import annotations
@@ -11,11 +15,26 @@ import json
 import os
 import socket
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATES = ("pending", "running", "done", "failed")
+import yaml
 
+from benchmark.engine.schema import validate_metrics_line
+from benchmark.models.naming import parse_model_name, split_model_name
+
+# -- states: one vocabulary ------------------------------------------------------------------------
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+#: What the files say (``state.json``, or ``result.json`` for done): the engine writes these.
+STATES = (PENDING, RUNNING, DONE, FAILED)
+#: What ``launch``/``status`` add from the job's view: ``planned`` never submitted, ``blocked`` an
+#: upstream run failed, ``interrupted`` its job ended mid-run (resumable), ``cancelled``, and
+#: ``unknown`` submitted to a scheduler this shell cannot ask.
+CANCELLED, INTERRUPTED, BLOCKED, PLANNED, UNKNOWN = "cancelled", "interrupted", "blocked", "planned", "unknown"
+RUN_STATES = (DONE, RUNNING, PENDING, FAILED, CANCELLED, INTERRUPTED, BLOCKED, PLANNED, UNKNOWN)
+
+# -- file names ------------------------------------------------------------------------------------
 CONFIG = "config.yaml"
 STATE = "state.json"
 METRICS = "metrics.jsonl"
@@ -24,6 +43,8 @@ PREDICTIONS = "predictions.csv"
 LOGITS = "predictions.npz"
 LOG = "log.txt"
 CHECKPOINTS = "checkpoints"
+LAUNCH = "launch.json"  # written by launch: the jobs submitted for the run
+RUN_FILES = (CONFIG, STATE, RESULT)  # a directory holding any of these is a run directory
 
 
 def now_iso() -> str:
@@ -66,12 +87,34 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, default=_json_default, allow_nan=False, indent=2) + "\n").encode())
 
 
+def read_json_checked(path: str | Path) -> tuple[Any, str | None]:
+    """``(object, None)``, or ``(None, why it could not be read)``; a missing file is ``(None, None)``."""
+    path = Path(path)
+    if not path.is_file():
+        return None, None
+    try:
+        return json.loads(path.read_text()), None
+    except OSError as exc:
+        return None, f"{path.name}: cannot read ({exc.strerror or exc})"
+    except ValueError as exc:
+        return None, f"{path.name}: invalid JSON, probably half-written ({exc})"
+
+
 def read_json(path: str | Path) -> Any | None:
     """The parsed file, or None if it is missing or unreadable (a reader must not crash)."""
+    return read_json_checked(path)[0]
+
+
+def read_config(run_dir: str | Path) -> tuple[dict, str | None]:
+    """``config.yaml`` as a mapping (``{}`` if missing or unreadable) and why it could not be read."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return {}, None
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
+        data = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: cut inside a UTF-8 character
+        return {}, f"{CONFIG}: unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
+    return (data, None) if isinstance(data, dict) else ({}, f"{CONFIG}: not a mapping")
 
 
 def write_state(run_dir: str | Path, state: str, *, reason: str | None = None, epoch: int = 0) -> dict:
@@ -89,25 +132,87 @@ def write_state(run_dir: str | Path, state: str, *, reason: str | None = None, e
     return record
 
 
-def run_state(run_dir: str | Path) -> dict:
-    """The run's state by the documented rules: ``{"state", "reason", "epoch"}``.
+@dataclass
+class RunFiles:
+    """What a run directory's files say, read by the documented state rules."""
 
-    ``result.json`` present → done; else ``state.json``'s state; neither → pending.
-    """
+    state: str  # one of STATES
+    reason: str | None  # state.json's reason (None when done)
+    epoch: int | None  # finished epochs (None: no file says)
+    result: dict | None  # result.json, when the run is done
+    problems: list[str] = field(default_factory=list)  # files that exist but cannot be used, named
+
+
+def _epoch(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_run(run_dir: str | Path) -> RunFiles:
+    """The run's state: a readable ``result.json`` → done; else ``state.json``'s state; neither →
+    pending. A corrupt file counts as absent and is named in ``problems`` instead of raising."""
     run_dir = Path(run_dir)
-    if (run_dir / RESULT).is_file() and read_json(run_dir / RESULT) is not None:
-        result = read_json(run_dir / RESULT)
-        return {"state": "done", "reason": None, "epoch": result.get("epoch", result.get("epochs", 0))}
-    state = read_json(run_dir / STATE)
-    if not isinstance(state, dict) or state.get("state") not in STATES:
-        return {"state": "pending", "reason": None, "epoch": 0}
-    return {"state": state["state"], "reason": state.get("reason"), "epoch": state.get("epoch", 0)}
+    result, why = read_json_checked(run_dir / RESULT)
+    if isinstance(result, dict):
+        return RunFiles(DONE, None, _epoch(result.get("epochs")) or 0, result)
+    problems = [why] if why else ([f"{RESULT}: not a JSON object"] if result is not None else [])
+    state, why = read_json_checked(run_dir / STATE)
+    if isinstance(state, dict) and state.get("state") in STATES:
+        reason = state.get("reason")
+        return RunFiles(state["state"], str(reason) if reason else None, _epoch(state.get("epoch")), None,
+                        problems)
+    if why:
+        problems.append(why)
+    elif state is not None:
+        problems.append(f"{STATE}: no valid state (valid: {', '.join(STATES)})")
+    return RunFiles(PENDING, None, None, None, problems)
+
+
+def run_state(run_dir: str | Path) -> dict:
+    """:func:`read_run` as ``{"state", "reason", "epoch"}`` (the engine's resume decisions)."""
+    files = read_run(run_dir)
+    return {"state": files.state, "reason": files.reason, "epoch": files.epoch or 0}
+
+
+def best_top1(run_dir: str | Path, files: RunFiles | None = None) -> float | None:
+    """The final top-1 of a done run, else the best so far from ``metrics.jsonl``."""
+    files = files or read_run(run_dir)
+    if files.result is not None and files.result.get("top1") is not None:
+        return files.result["top1"]
+    values = [m["best_top1"] for m in read_metrics(run_dir) if isinstance(m, dict) and m.get("best_top1") is not None]
+    return max(values) if values else None
+
+
+def find_run_dirs(folder: str | Path) -> list[Path]:
+    """Every run directory below ``folder`` (one holding any of ``RUN_FILES``), sorted."""
+    found = []
+    for root, dirs, files in os.walk(Path(folder)):
+        if any(name in files for name in RUN_FILES):
+            found.append(Path(root))
+            dirs[:] = []  # a run directory's checkpoints/ holds no further runs
+        else:
+            dirs.sort()
+    return sorted(found)
+
+
+def model_identity(name: Any) -> dict | None:
+    """``model``/``module``/``backbone``/``tp``/``frames`` of a model name, tolerantly: the registry's
+    reading when it knows the name (architectures, plugins), else the naming rule's reading as
+    written (a module not registered in this shell); None if ``name`` is not a model name."""
+    if not isinstance(name, str):
+        return None
+    try:
+        spec = parse_model_name(name)
+        written = spec.name
+    except Exception:  # noqa: BLE001 - unknown or unloadable: read it by the naming rule alone
+        spec, written = split_model_name(name), name
+        if spec is None:
+            return None
+    return {"model": written, "module": spec.module, "backbone": spec.backbone, "tp": spec.tp,
+            "frames": spec.frames}
 
 
 def append_metrics(run_dir: str | Path, line: dict) -> None:
     """Append one epoch's line; the whole line goes in one write so a crash leaves no fragment."""
-    from benchmark.engine.schema import validate_metrics_line
-
     validate_metrics_line(line)
     with open(Path(run_dir) / METRICS, "a") as fh:
         fh.write(dumps(line) + "\n")

@@ -2,6 +2,7 @@
 
 It only calls ``benchmark.engine.train(config, run_dir, resume="auto")``: the run directory's
 checkpoint, not this object, carries the progress, so a requeued or relaunched job simply resumes.
+A task of a multi-task SLURM job becomes one DDP process (``engine.distributed.ddp_env_from_slurm``).
 
 Pre-emption and time limits: SLURM sends SIGUSR1 ``signal_delay_s`` before the limit (the launcher
 asks for ``--signal=USR1@...``); the engine checkpoints at the next step and raises
@@ -33,14 +34,12 @@ class RunJob:
         import torch
 
         from benchmark.engine import RunPreempted, train
+        from benchmark.engine.distributed import ddp_env_from_slurm
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "RANK" not in os.environ:
-            import submitit
-
-            # One task per GPU: RANK, WORLD_SIZE, MASTER_ADDR/PORT for the engine's DDP set-up.
-            submitit.helpers.TorchDistributedEnvironment().export()
+        # One task per GPU: the DDP environment, and this task's GPU only, before CUDA starts.
+        ddp_env_from_slurm(one_gpu_per_task=True)
         try:
             return train(self.config, self.run_dir, resume="auto")
         except RunPreempted as exc:

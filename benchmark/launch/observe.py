@@ -1,31 +1,32 @@
-"""The state of every run of an experiment, from the run directories and the scheduler's view.
+"""The state of every run of an experiment, from the run directories and the executors' view.
 
-Run directories (docs/run-directory.md) plus each run's launch record are the only inputs, so
-status, relaunch and cancel give the same answer from any shell, after any crash.
+Run directories (docs/run-directory.md, read by :func:`benchmark.engine.rundir.read_run`) plus
+each run's launch record are the only inputs, so status, relaunch and cancel give the same answer
+from any shell, after any crash. Each executor is asked once about all of its jobs.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 
-from benchmark.engine.rundir import RESULT, read_json, read_metrics, run_state
+from benchmark.engine import rundir
+from benchmark.engine.rundir import RunFiles, best_top1, read_run
 from benchmark.grid.spec import Experiment, PlannedRun
-from benchmark.launch import scheduler
+from benchmark.launch.executor import (
+    CANCELLED,
+    COMPLETED,
+    EXECUTORS,
+    FAILED,
+    PREEMPTED,
+    RUNNING,
+    UNKNOWN,
+    Executor,
+    JobView,
+)
 from benchmark.launch.record import last_submission
-from benchmark.launch.scheduler import JobInfo
 
-#: What ``status`` shows. ``planned``: never submitted; ``blocked``: an upstream run failed;
-#: ``interrupted``: its job ended mid-run (resumable); ``unknown``: submitted to a SLURM that this
-#: shell cannot reach.
-STATES = ("done", "running", "pending", "failed", "cancelled", "interrupted", "blocked", "planned",
-          "unknown")
-
-_FAILED_JOB_STATES = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
-                      "DEADLINE")
+#: What ``status`` shows (docs/run-directory.md): the files' states plus the job's view.
+STATES = rundir.RUN_STATES
 
 
 @dataclass
@@ -39,140 +40,94 @@ class RunView:
     executor: str | None
     elapsed_s: float | None
     active: bool  # a job for this run is queued or running: never submit it again
+    submission: dict | None = None  # the last launch record entry
 
     @property
     def run_id(self) -> str:
         return self.run.run_id
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _executor(name: str | None) -> Executor | None:
+    return EXECUTORS[name] if name in EXECUTORS else None
 
 
-def process_start(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None.
-
-    Together with the PID it names one process: a PID alone may be reused by another process after
-    the run's own has ended (or after a reboot)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _local_job(sub: dict) -> JobInfo | None:
-    """A local job is its process: alive on this host (same PID, same start time) means running."""
-    if sub.get("host") != socket.gethostname():
-        return None
-    try:
-        pid = int(sub["job_id"])
-    except (TypeError, ValueError):
-        return None
-    alive = _pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
-    return JobInfo(sub["job_id"], "RUNNING" if alive else "EXITED")
+def _jobs(subs: dict[str, dict | None]) -> dict[str, JobView]:
+    """Every submission's job, asking each executor once about all of its own."""
+    by_executor: dict[str, dict[str, dict]] = {}
+    for run_id, sub in subs.items():
+        if sub:
+            by_executor.setdefault(str(sub.get("executor")), {})[run_id] = sub
+    jobs: dict[str, JobView] = {}
+    for name, mine in by_executor.items():
+        executor = _executor(name)
+        if executor is None:  # e.g. a plugin not loaded in this shell: may still run, never duplicate
+            why = f"executor {name!r} is not registered here (STBENCH_PLUGINS?)"
+            jobs.update({rid: JobView(UNKNOWN, "UNKNOWN", None, why) for rid in mine})
+        else:
+            jobs.update(executor.observe(mine))
+    return jobs
 
 
-def _recent(sub: dict, seconds: float) -> bool:
-    try:
-        submitted = _dt.datetime.fromisoformat(sub["submitted"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return (_dt.datetime.now(_dt.timezone.utc) - submitted).total_seconds() < seconds
+def _error_line(sub: dict | None) -> str | None:
+    executor = _executor(sub.get("executor")) if sub else None
+    return executor.error_line(sub) if executor else None
 
 
-def log_error(sub: dict | None) -> str | None:
-    """The last error line of a submitit job's stderr log (when the engine wrote no reason)."""
-    if not sub or not sub.get("folder"):
-        return None
-    folder = Path(sub["folder"])
-    for path in sorted(folder.glob(f"{sub['job_id']}_*_log.err")) + sorted(folder.glob(f"*{sub['job_id']}*.err")):
-        try:
-            lines = [x.strip() for x in path.read_text(errors="replace").splitlines() if x.strip()]
-        except OSError:
-            continue
-        for line in reversed(lines):
-            if ("Error" in line or "Exception" in line) and not line.startswith(("Traceback", "File ")):
-                return line[-300:]
+def _state(files: RunFiles, job: JobView | None, sub: dict | None) -> tuple[str, str | None]:
+    """The run's state and reason from its files and its job (None: no job known)."""
+    state, reason = files.state, files.reason
+    if state == rundir.DONE:
+        return state, reason
+    if job is not None and job.active:
+        state = {RUNNING: rundir.RUNNING, UNKNOWN: rundir.UNKNOWN}.get(job.state, rundir.PENDING)
+        # Dependency, JobHeldUser, Resources, BeginTime (requeued), ...
+        return state, (job.reason or reason) if state != rundir.RUNNING else reason
+    if job is not None and job.state == CANCELLED:
+        return rundir.CANCELLED, reason or "cancelled"
+    if job is not None and job.state == PREEMPTED and state == rundir.PENDING and (reason or "").startswith("preempted"):
+        return rundir.INTERRUPTED, reason  # the engine checkpointed on the signal: a relaunch resumes it
+    if job is not None and job.state in (FAILED, PREEMPTED):
+        return rundir.FAILED, reason or _error_line(sub) or f"job {job.native.lower()}"
+    if state in (rundir.RUNNING, rundir.PENDING) and sub is not None:
+        # The job ended (or its process is gone) without a result: resumable from its checkpoint.
+        if job is not None and job.state == COMPLETED and not reason:
+            return rundir.FAILED, _error_line(sub) or "job ended without a result"
+        state = rundir.INTERRUPTED if files.epoch or reason else rundir.FAILED
+        return state, reason or _error_line(sub) or "job ended without a result"
+    return (rundir.PLANNED if state == rundir.PENDING else state), reason
+
+
+def _blocked_by(run: PlannedRun, views: dict[str, RunView]) -> str | None:
+    for up in run.depends_on:
+        upstream = views.get(up)
+        if upstream is not None and upstream.state in (rundir.FAILED, rundir.CANCELLED, rundir.BLOCKED):
+            return f"upstream {up} {upstream.state}"
     return None
 
 
-def _best_top1(run_dir: Path) -> float | None:
-    result = read_json(run_dir / RESULT)
-    if isinstance(result, dict) and result.get("top1") is not None:
-        return result["top1"]
-    values = [m["best_top1"] for m in read_metrics(run_dir) if m.get("best_top1") is not None]
-    return max(values) if values else None
+def _view(run: PlannedRun, sub: dict | None, job: JobView | None, views: dict[str, RunView]) -> RunView:
+    files = read_run(run.run_dir)
+    state, reason = _state(files, job, sub)
+    if state in (rundir.PLANNED, rundir.CANCELLED):
+        blocked = _blocked_by(run, views)
+        if blocked:
+            state, reason = rundir.BLOCKED, blocked
+    elapsed = job.elapsed_s if job is not None else None
+    if elapsed is None and files.result is not None:
+        elapsed = files.result.get("wall_time_s")
+    return RunView(
+        run=run, state=state, reason=reason, epoch=int(files.epoch or 0), best_top1=best_top1(run.run_dir, files),
+        job_id=sub["job_id"] if sub else None, executor=sub.get("executor") if sub else None,
+        elapsed_s=elapsed, active=job is not None and job.active, submission=sub,
+    )
 
 
 def observe(experiment: Experiment, runs: list[PlannedRun] | None = None) -> dict[str, RunView]:
     """Every run's :class:`RunView`, keyed by run id, upstream runs before their dependents."""
     runs = experiment.runs() if runs is None else runs
     subs = {r.run_id: last_submission(r.run_dir) for r in runs}
-    slurm_ids = [s["job_id"] for s in subs.values() if s and s.get("executor") == "slurm"]
-    jobs: dict[str, JobInfo] = {}
-    jobs_known = bool(slurm_ids) and scheduler.available()
-    if jobs_known:
-        jobs = scheduler.query(slurm_ids)
+    jobs = _jobs(subs)
     views: dict[str, RunView] = {}
     for run in runs:
-        sub = subs[run.run_id]
-        job = None
-        if sub:
-            job = jobs.get(sub["job_id"]) if sub.get("executor") == "slurm" else _local_job(sub)
-        if job is None and sub and sub.get("executor") == "slurm" and jobs_known and _recent(sub, 600):
-            # Just submitted or just ended: the job may be in neither squeue nor sacct for a moment.
-            job = JobInfo(sub["job_id"], "PENDING", None, "not yet in the scheduler's records")
-        elif job is None and sub and sub.get("executor") == "slurm" and not jobs_known:
-            # Cannot ask SLURM from here: assume the job may still run rather than duplicate it.
-            job = JobInfo(sub["job_id"], "UNKNOWN_ACTIVE", None, "SLURM is not reachable from here")
-        files = run_state(run.run_dir)
-        state, reason = files["state"], files["reason"]
-        active = job is not None and (job.active or job.state == "UNKNOWN_ACTIVE")
-        if state == "done":
-            pass
-        elif active:
-            state = {"RUNNING": "running", "COMPLETING": "running", "UNKNOWN_ACTIVE": "unknown"}.get(
-                job.state, "pending")
-            if state != "running" and job.reason and job.reason != "None":
-                reason = job.reason  # Dependency, JobHeldUser, Resources, BeginTime (requeued), ...
-        elif job is not None and job.state == "CANCELLED":
-            state, reason = "cancelled", reason or "cancelled"
-        elif (job is not None and job.state in ("PREEMPTED", "TIMEOUT") and state == "pending"
-              and reason and reason.startswith("preempted")):
-            state = "interrupted"  # the engine checkpointed on the signal: a relaunch resumes it
-        elif job is not None and job.state in _FAILED_JOB_STATES:
-            state = "failed"
-            reason = reason or log_error(sub) or f"job {job.state.lower()}"
-        elif state in ("running", "pending") and sub is not None:
-            # The job ended (or its process is gone) without a result: resumable from its checkpoint.
-            if job is not None and job.state == "COMPLETED" and not reason:
-                state, reason = "failed", log_error(sub) or "job ended without a result"
-            else:
-                state = "interrupted" if files["epoch"] or reason else "failed"
-                reason = reason or log_error(sub) or "job ended without a result"
-        elif state == "pending":
-            state = "planned"
-        if state in ("planned", "cancelled"):
-            for up in run.depends_on:
-                upstream = views.get(up)
-                if upstream is not None and upstream.state in ("failed", "cancelled", "blocked"):
-                    state, reason = "blocked", f"upstream {up} {upstream.state}"
-                    break
-        elapsed = job.elapsed_s if job is not None and job.elapsed_s is not None else None
-        if elapsed is None and state == "done":
-            result = read_json(run.run_dir / RESULT) or {}
-            elapsed = result.get("wall_time_s")
-        views[run.run_id] = RunView(
-            run=run, state=state, reason=reason, epoch=int(files.get("epoch") or 0),
-            best_top1=_best_top1(run.run_dir), job_id=sub["job_id"] if sub else None,
-            executor=sub.get("executor") if sub else None, elapsed_s=elapsed, active=active,
-        )
+        views[run.run_id] = _view(run, subs[run.run_id], jobs.get(run.run_id), views)
     return views

@@ -9,9 +9,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from benchmark.engine.rundir import now_iso, read_json, write_json_atomic
-
-LAUNCH = "launch.json"
+from benchmark.engine.rundir import LAUNCH, now_iso, read_json, write_json_atomic
+from benchmark.launch.executor import EXECUTORS
 
 
 def submissions(run_dir: str | Path) -> list[dict]:
@@ -28,15 +27,12 @@ def last_submission(run_dir: str | Path) -> dict | None:
 
 def add_submission(run_dir: str | Path, *, job_id: str, executor: str, folder: str | Path,
                    depends_on: list[str] | None = None, profile: str | None = None) -> dict:
-    """Append one submission; ``folder`` holds submitit's logs of the job."""
+    """Append one submission; ``folder`` holds the job's logs; the executor adds its own fields."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     entry = {"job_id": str(job_id), "executor": executor, "profile": profile, "folder": str(folder),
              "depends_on_jobs": list(depends_on or []), "submitted": now_iso(),
              "host": socket.gethostname()}
-    if executor == "local":  # the PID is the job id; its start time tells a reused PID apart
-        from benchmark.launch.observe import process_start
-
-        entry["proc_start"] = process_start(int(job_id)) if str(job_id).isdigit() else None
+    entry.update(EXECUTORS.get(executor, "launch record").record(str(job_id)))
     write_json_atomic(run_dir / LAUNCH, {"submissions": [*submissions(run_dir), entry]})
     return entry

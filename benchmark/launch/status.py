@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 from benchmark.grid.spec import Experiment
-from benchmark.launch import scheduler
+from benchmark.launch.executor import EXECUTORS
 from benchmark.launch.observe import RunView, observe
 
 COLUMNS = ("run", "state", "epoch", "best top-1", "job id", "elapsed", "reason")
@@ -19,10 +16,17 @@ def _elapsed(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _job(v: RunView) -> str:
+    if v.submission is None:
+        return v.job_id or "-"
+    name = v.submission.get("executor")
+    return EXECUTORS[name].describe(v.submission) if name in EXECUTORS else str(v.job_id)
+
+
 def rows(views: dict[str, RunView]) -> list[tuple[str, ...]]:
     return [
         (v.run_id, v.state, str(v.epoch), "-" if v.best_top1 is None else f"{v.best_top1:.2f}",
-         v.job_id or "-", _elapsed(v.elapsed_s), (v.reason or "").replace("\n", " ")[:120])
+         _job(v), _elapsed(v.elapsed_s), (v.reason or "").replace("\n", " ")[:120])
         for v in views.values()
     ]
 
@@ -43,15 +47,12 @@ def status(experiment: Experiment) -> dict[str, RunView]:
 
 
 def cancel(experiment: Experiment) -> list[str]:
-    """Cancel every queued or running job of the experiment; returns their run ids."""
-    views = observe(experiment)
-    active = [v for v in views.values() if v.active and v.job_id]
-    scheduler.cancel([v.job_id for v in active if v.executor == "slurm"])
+    """Cancel every queued or running job of the experiment, each by its executor; returns their run ids."""
+    active = [v for v in observe(experiment).values() if v.active and v.submission]
+    by_executor: dict[str, list[dict]] = {}
     for v in active:
-        if v.executor == "local":
-            try:
-                # The engine checkpoints on SIGTERM, so a relaunch resumes the run.
-                os.kill(int(v.job_id), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-    return [v.run_id for v in active]
+        by_executor.setdefault(v.submission["executor"], []).append(v.submission)
+    for name, subs in by_executor.items():
+        if name in EXECUTORS:  # an unregistered one cannot be asked: its jobs are left alone
+            EXECUTORS[name].cancel(subs)
+    return [v.run_id for v in active if v.submission["executor"] in EXECUTORS]

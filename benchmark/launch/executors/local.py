@@ -1,0 +1,165 @@
+"""The local executor: runs on this machine through submitit's LocalExecutor, launch waits.
+
+This process schedules the plan itself: a run starts once its upstreams are done, at most
+``parallel`` at a time; a run whose upstream failed is not started (``blocked``). A local job is
+its process: its PID plus the process start time, so a reused PID is never taken for the run
+(nor signalled by cancel).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from benchmark.launch.executor import (
+    ENDED,
+    RUNNING,
+    Executor,
+    JobView,
+    LaunchOptions,
+    LaunchPlan,
+    register_executor,
+)
+from benchmark.launch.job import RunJob
+from benchmark.launch.record import add_submission
+
+log = logging.getLogger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None.
+
+    Together with the PID it names one process: a PID alone may be reused by another process after
+    the run's own has ended (or after a reboot)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(sub: dict) -> bool | None:
+    """Whether the submission's process runs (same PID, same start time); None: not on this host."""
+    if sub.get("host") != socket.gethostname():
+        return None
+    try:
+        pid = int(sub["job_id"])
+    except (TypeError, ValueError):
+        return None
+    return _pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
+
+
+def _last_line(text: str) -> str:
+    lines = [x.strip() for x in text.strip().splitlines() if x.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line[-300:]
+    return lines[-1][-300:] if lines else text
+
+
+@register_executor("local")
+class LocalExecutor(Executor):
+    waits = True
+
+    def record(self, job_id: str) -> dict:
+        # the PID is the job id; its start time tells a reused PID apart
+        return {"proc_start": process_start(int(job_id)) if job_id.isdigit() else None}
+
+    def observe(self, submissions: dict[str, dict]) -> dict[str, JobView]:
+        out = {}
+        for run_id, sub in submissions.items():
+            alive = _alive(sub)
+            if alive is not None:
+                out[run_id] = JobView(RUNNING, "RUNNING") if alive else JobView(ENDED, "EXITED")
+        return out
+
+    def cancel(self, submissions: list[dict]) -> None:
+        for sub in submissions:
+            if _alive(sub):
+                try:  # the engine checkpoints on SIGTERM, so a relaunch resumes the run
+                    os.kill(int(sub["job_id"]), signal.SIGTERM)
+                except (ProcessLookupError, ValueError):
+                    pass
+
+    def submit(self, plan: LaunchPlan, options: LaunchOptions, report) -> None:
+        _Scheduler(self, plan, max(1, options.parallel), report, options.on_event).run()
+
+
+class _Scheduler:
+    """Start runs whose upstreams are done, at most ``parallel`` at a time, until none is left."""
+
+    def __init__(self, executor: LocalExecutor, plan: LaunchPlan, parallel: int, report, on_event):
+        self.executor, self.plan, self.parallel = executor, plan, parallel
+        self.report, self.on_event = report, on_event
+        self.threads = max(1, (os.cpu_count() or 1) // parallel)
+        self.done = {rid for rid, v in plan.views.items() if v.state == "done"}
+        self.bad: set[str] = set()
+        self.queue = list(plan.runs)
+        self.running: dict[str, object] = {}  # run id -> submitit job
+
+    def run(self) -> None:
+        while self.queue or self.running:
+            self._start_ready()
+            self._reap()
+            if self.queue and not self.running and not any(
+                all(up in self.done for up in r.depends_on) for r in self.queue
+            ):
+                # Waiting on upstream runs queued elsewhere (another launch): nothing to start here.
+                self.report.blocked.extend(r.run_id for r in self.queue)
+                return
+            time.sleep(0.3)
+
+    def _start_ready(self) -> None:
+        import submitit
+
+        for run in list(self.queue):
+            if any(up in self.bad for up in run.depends_on):
+                self.queue.remove(run)
+                self.bad.add(run.run_id)
+                self.report.blocked.append(run.run_id)
+                log.warning("%s: not run, an upstream run failed", run.run_id)
+                self.on_event("blocked", run.run_id, None)
+            elif len(self.running) < self.parallel and all(up in self.done for up in run.depends_on):
+                ex = submitit.LocalExecutor(folder=self.plan.folder / "%j")
+                ex.update_parameters(timeout_min=60 * 24 * 30)
+                job = ex.submit(RunJob(run.run_id, run.config, run.run_dir, self.threads))
+                job_id = str(job.job_id)
+                add_submission(run.run_dir, job_id=job_id, executor=self.executor.name,
+                               folder=self.plan.folder / job_id)
+                self.report.submitted.append(run.run_id)
+                self.report.job_ids[run.run_id] = job_id
+                self.running[run.run_id] = job
+                self.queue.remove(run)
+                log.info("started %s (pid %s)", run.run_id, job_id)
+                self.on_event("started", run.run_id, None)
+
+    def _reap(self) -> None:
+        for run_id, job in list(self.running.items()):
+            if not job.done():
+                continue
+            del self.running[run_id]
+            error = job.exception()
+            if error is None:
+                self.done.add(run_id)
+                log.info("finished %s", run_id)
+                self.on_event("done", run_id, None)
+            else:
+                self.bad.add(run_id)
+                self.report.failed[run_id] = _last_line(str(error))
+                log.error("%s failed: %s", run_id, self.report.failed[run_id])
+                self.on_event("failed", run_id, self.report.failed[run_id])
