@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -16,8 +16,8 @@ from benchmark.data.listfile import Entry, read_video_list
 from benchmark.errors import ConfigError, DataError
 from benchmark.plugins import Registry
 
-if TYPE_CHECKING:
-    from benchmark.data.dataset_config import DataConfig
+# benchmark.data.dataset_config.DataConfig, which imports this module to check its ``format``.
+DataConfig = Any
 
 
 class FrameSource(Protocol):
