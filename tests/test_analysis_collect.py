@@ -121,3 +121,17 @@ def test_collect_experiment_lists_planned_runs(tmp_path):
     table = collect(spec).set_index("module")
     assert table.loc["TSN", "state"] == "done" and table.loc["TSN", "top1"] == 33.0
     assert table.loc["TAM", "state"] == "pending" and table.loc["TAM", "dataset"] == "synthetic-temporal"
+
+
+def test_a_module_not_registered_here_is_read_by_the_naming_rule(tmp_path):
+    """Results of a plugin module collected in a shell without the plugin: its name is still split
+    by the naming rule ({module}-{backbone}[-tp]-f{frames}) instead of being dropped."""
+    make_run(tmp_path, "MyNet-ResNet18-tp-f8", "synthetic-temporal", "running")
+    lost = make_run(tmp_path, "OtherNet-ResNet50-f16", "synthetic-temporal", "failed", reason="boom")
+    (lost / "config.yaml").write_text("model: [unclosed")  # known only by its directory's name
+    table = collect(tmp_path).set_index("model")
+    mine = table.loc["MyNet-ResNet18-tp-f8"]
+    assert (mine["module"], mine["backbone"], bool(mine["tp"]), mine["frames"]) == ("MyNet", "ResNet18", True, 8)
+    other = table.loc["OtherNet-ResNet50-f16"]
+    assert (other["module"], other["backbone"], bool(other["tp"]), other["frames"]) == ("OtherNet", "ResNet50", False, 16)
+    assert other["state"] == "failed" and other["reason"].startswith("boom; config.yaml: unreadable")

@@ -1,8 +1,9 @@
 """Schemas of the run directory's records: ``result.json`` and each line of ``metrics.jsonl``.
 
 Plain Python (no jsonschema dependency): a schema maps each key to the accepted JSON types.
-Readers (launch, analysis) call :func:`validate_result` / :func:`validate_metrics_line`; the
-engine validates what it writes, so a record that does not match is a bug caught at the source.
+The engine validates what it writes, so a record that does not match is a bug caught at the
+source; readers of results (``engine.rundir.read_run``, hence status and collect) stay tolerant,
+and tests and tools that check a record call :func:`validate_result` / :func:`validate_metrics_line`.
 """
 
 from __future__ import annotations
