@@ -74,3 +74,15 @@ def test_a_shipped_cluster_profile_by_name(installed):
     code = "from benchmark.launch import load_profile; print(load_profile('gpu-cluster').gpus_per_node)"
     done = subprocess.run([str(python), "-c", code], cwd=work, capture_output=True, text=True)
     assert done.returncode == 0 and int(done.stdout) >= 1, done.stderr
+
+
+@pytest.mark.slow
+def test_a_reduced_quickstart_from_the_wheel(installed):
+    _, work = installed
+    done = run(installed, "quickstart", "--out", "qs", "--train-clips", "24", "--val-clips", "8", "--epochs", "1",
+               "--no-progress")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "The paper's findings" in done.stdout
+    results = sorted((work / "qs" / "runs").glob("*/*/result.json"))
+    assert len(results) == 10  # 5 models x 2 synthetic datasets, as the shipped quickstart experiment plans
+    assert (work / "qs" / "report" / "index.html").is_file()

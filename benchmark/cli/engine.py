@@ -45,6 +45,18 @@ def register(subparsers) -> None:
     t.set_defaults(func=_test)
 
 
+def _terminal_progress() -> None:
+    """Per-epoch tqdm bars on a terminal (the engine only calls the factory it is given)."""
+    import sys
+
+    from benchmark.engine.run_log import set_progress_factory
+
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        set_progress_factory(lambda total, desc: tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True))
+
+
 def _set_dotted(data: dict, key: str, value) -> None:
     parts = key.split(".")
     node = data
@@ -91,6 +103,7 @@ def build_config_dict(args: argparse.Namespace) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from benchmark.engine import RunPreempted, load_run_config, train
 
+    _terminal_progress()
     data = build_config_dict(args)
     cfg = load_run_config(data, where=args.run if Path(args.run).is_file() else "train")
     from benchmark.engine.run_config import dataset_name
@@ -109,6 +122,7 @@ def _train(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from benchmark.engine import evaluate
 
+    _terminal_progress()
     record = evaluate(args.run_dir, clips=args.clips, crops=args.crops, checkpoint=args.checkpoint,
                       average=args.average, workers=args.workers)
     print(json.dumps(record))

@@ -1,11 +1,12 @@
-"""Log lines of a run into its directory, and the optional progress bar on a terminal."""
+"""Log lines of a run into its directory, and the hook for a progress bar (drawn by the CLI)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmark.engine import rundir
 
@@ -32,9 +33,16 @@ def run_logging(run_dir: Path, enabled: bool):
         handler.close()
 
 
-def progress_bar(total: int, desc: str, enabled: bool):
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
+# The engine draws no progress bar itself (the library prints nothing): the CLI installs a factory
+# ``(total, desc) -> object with update(n) and close()`` when it runs on a terminal.
+_progress_factory: Callable[[int, str], Any] | None = None
 
-        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-    return None
+
+def set_progress_factory(factory: Callable[[int, str], Any] | None) -> None:
+    global _progress_factory
+    _progress_factory = factory
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A bar from the installed factory, or None (no factory, or not this process's job to show one)."""
+    return _progress_factory(total, desc) if enabled and _progress_factory is not None else None
