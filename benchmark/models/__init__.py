@@ -14,6 +14,7 @@ from benchmark.models.registry import (
     register_architecture,
     register_backbone,
     register_module,
+    supported_backbones,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "register_architecture",
     "register_backbone",
     "register_module",
+    "supported_backbones",
 ]

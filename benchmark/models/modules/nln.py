@@ -62,7 +62,7 @@ def add_non_local_blocks(net2d: nn.Module, layout: BackboneLayout) -> None:
             layer[index] = nn.Sequential(block, NonLocalBlock(layout.residual.out_channels(block)))
 
 
-@register_module("NLN", requires=("residual",), description="TSN-ResNet + 5 non-local blocks (2 in layer2, "
-                 "3 in layer3)", paper="Wang et al., Non-local Neural Networks, CVPR 2018")
+@register_module("NLN", requires=("residual",), description="TSN + 5 non-local blocks (2 in the 2nd stage, "
+                 "3 in the 3rd; residual backbones only)", paper="Wang et al., Non-local Neural Networks, CVPR 2018")
 def build_nln(spec, num_classes, **options):
     return build_video2d(spec, num_classes, modify=add_non_local_blocks, **options)
