@@ -43,5 +43,5 @@ def find_yaml(name_or_path: str | Path, kind: str, search: tuple[Path, ...] = ()
                 return candidate
     names = sorted({p.stem for d in search if d.is_dir() for p in d.glob("*.yaml")} | set(shipped_names(kind)))
     label = kind.replace("_", " ").rstrip("s")
-    raise ConfigError(f"unknown {label} {str(name_or_path)!r} (shipped: {', '.join(names) or 'none'}; "
+    raise ConfigError(f"unknown {label} {str(name_or_path)!r} (available: {', '.join(names) or 'none'}; "
                       "or give a YAML path)")
