@@ -89,7 +89,7 @@ def _add(table: Registry, name: str, entry) -> None:
 def register_backbone(name: str, *, layout: BackboneLayout, mean, std, description: str = ""):
     """Register ``builder(pretrained=None)`` (a 2D model) with the ``layout`` shared builders read."""
     if not isinstance(layout, BackboneLayout):
-        raise TypeError(f"backbone {name!r}: layout must be a BackboneLayout, got {type(layout).__name__}")
+        raise ValueError(f"backbone {name!r}: layout must be a BackboneLayout, got {type(layout).__name__}")
 
     def decorator(builder):
         _add(BACKBONES, name, BackboneEntry(name, builder, layout, tuple(mean), tuple(std), description))
