@@ -78,7 +78,7 @@ def build_run_model(cfg: RunConfig, num_classes: int) -> nn.Module:
     from benchmark.models import build_model
 
     return build_model(cfg.model, num_classes, pretrained=cfg.pretrained, dropout=cfg.dropout,
-                       inflate=cfg.inflate)
+                       inflate=cfg.inflate, **cfg.model_options)
 
 
 def restored_model(cfg: RunConfig, num_classes: int, path, where: str) -> tuple[nn.Module, dict]:

@@ -69,6 +69,7 @@ class RunConfig:
     # torchvision ImageNet weights (VoV3D, SEVNet, FASTER, bLVNet-TAM); None; "imagenet"; a path
     dropout: float | None = None
     inflate: str = "copy"
+    model_options: dict[str, Any] = field(default_factory=dict)  # module-specific build options (tam_init: ...)
     init_from: str | None = None  # another run directory (progressive training: f8 -> f16)
     init_checkpoint: Literal["best", "last"] = "best"
     epochs: int | None = None
