@@ -218,3 +218,30 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
+
+
+def plot_confusion(matrix: np.ndarray, path: Path, title: str, *, max_classes: int = 30,
+                   pairs: pd.DataFrame | None = None) -> tuple[Path | None, str | None]:
+    """The confusion matrix as a heat map (rows: true class, normalised per row), or, with more than
+    ``max_classes`` classes (unreadable as a matrix), the most confused pairs as bars."""
+    if matrix.sum() == 0:
+        return None, "no predictions"
+    if len(matrix) <= max_classes:
+        rows = matrix.sum(axis=1, keepdims=True)
+        share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0) * 100
+        fig, ax = plt.subplots(figsize=(1.2 + 0.32 * len(matrix), 1.0 + 0.3 * len(matrix)))
+        sns.heatmap(share, ax=ax, cmap="Blues", vmin=0, vmax=100, square=True, annot=len(matrix) <= 12,
+                    fmt=".0f", cbar_kws={"label": "% of the true class"})
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+    else:
+        if pairs is None or pairs.empty:
+            return None, "no confusions"
+        fig, ax = plt.subplots(figsize=(7, 0.8 + 0.28 * len(pairs)))
+        labels = [f"{t} → {p}" for t, p in zip(pairs["true"], pairs["predicted"])]
+        ax.barh(labels[::-1], pairs["share"].to_numpy()[::-1], color="#4c72b0")
+        ax.set_xlabel("% of the true class's videos")
+        ax.set_ylabel("true → predicted class")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path), None

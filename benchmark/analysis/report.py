@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.analysis import figures
 from benchmark.analysis.collect import done_runs
-from benchmark.errors import StbenchError
+from benchmark.errors import ConfigError, StbenchError
 from benchmark.plugins import Registry
 
 
@@ -149,8 +149,14 @@ def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "") -> d
     """Write index.html, report.md, tables/*.csv and figures/*.png under ``out``; returns what was written."""
     start = time.perf_counter()
     out = Path(out)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder (the report is a folder: give a new or existing "
+                          "folder name)")
+    try:
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from exc
     report = ReportContext(table, out, _Page("stbench report"))
     report.page.para(f"Source: {source or 'results table'}. {len(table)} runs, "
                      f"{len(report.done)} finished with an accuracy.")

@@ -26,9 +26,15 @@ def _source(args) -> str:
 
 
 def _collect(args):
+    """The source's runs table; a source without any run is an error (nothing to analyse)."""
     from benchmark.analysis.collect import collect
+    from benchmark.errors import DataError
 
-    return collect(_source(args))
+    table = collect(_source(args))
+    if table.empty:
+        raise DataError(f"{_source(args)}: no runs found (a results folder holds run directories with a "
+                        "config.yaml; or give an experiment YAML or a table written by 'stbench collect')")
+    return table
 
 
 def cmd_collect(args) -> int:
@@ -98,7 +104,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("compare", help="fair comparison of a new module, with paired bootstrap CIs",
                               description="Side-by-side at matched dataset, backbone, frames and tp: top-1, Φ/Ψ, "
-                                          "params and MACs ratios, paired bootstrap 95%% CI of the difference.")
+                                          "params and MACs ratios, paired bootstrap 95% CI of the difference.")
     _add_source(p)
     p.add_argument("--module", required=True, help="the new module")
     p.add_argument("--against", default="I3D,S3D,TAM,TSM", help="comma-separated modules (default: %(default)s)")
