@@ -26,11 +26,16 @@ def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file; syntax errors name the file and line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
     try:
         return yaml.safe_load(text)
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: invalid YAML (nested too deeply)") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, StbenchError
 
 
 def register(subparsers) -> None:
@@ -43,6 +43,16 @@ def register(subparsers) -> None:
     t.add_argument("--average", choices=["logits", "softmax"])
     t.add_argument("--workers", type=int)
     t.set_defaults(func=_test)
+
+    r = subparsers.add_parser(
+        "repair", help="report and fix what is damaged in a run directory (never deletes results)",
+        description="Check every file of RUN_DIR: temporaries left by a killed writer are removed, a torn "
+                    "metrics.jsonl is rewritten from its readable lines, damaged checkpoints and result.json "
+                    "are set aside as NAME.damaged (the next launch or train --resume auto redoes them); "
+                    "what cannot be fixed is reported. A run whose writer may be alive is only reported.")
+    r.add_argument("run_dir", metavar="RUN_DIR")
+    r.add_argument("--dry-run", action="store_true", help="report what would be done, change nothing")
+    r.set_defaults(func=_repair)
 
 
 def _terminal_progress() -> None:
@@ -115,6 +125,12 @@ def _train(args: argparse.Namespace) -> int:
     except RunPreempted as exc:
         print(f"stbench train: {exc}")
         return exc.exit_code
+    except OSError as exc:
+        if isinstance(exc, StbenchError):
+            raise
+        # an OS error outside the run directory's writers: still one line naming the file
+        where = exc.filename or run_dir
+        raise StbenchError(f"{where}: {exc.strerror or exc}") from exc
     print(json.dumps({k: result[k] for k in ("run_id", "model", "top1", "top5", "video_top1", "video_top5")}))
     return 0
 
@@ -126,4 +142,15 @@ def _test(args: argparse.Namespace) -> int:
     record = evaluate(args.run_dir, clips=args.clips, crops=args.crops, checkpoint=args.checkpoint,
                       average=args.average, workers=args.workers)
     print(json.dumps(record))
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from benchmark.engine.repair import repair
+
+    findings = repair(args.run_dir, dry_run=args.dry_run)
+    for finding in findings:
+        print(finding.line(args.dry_run))
+    if not findings:
+        print(f"{args.run_dir}: nothing to repair")
     return 0

@@ -125,9 +125,14 @@ def _label_error(label: str, num_classes: int, where: str) -> str | None:
 
 def _read_lines(list_path: Path) -> list[str]:
     try:
-        text = list_path.read_text()
+        data = list_path.read_bytes()
     except OSError as exc:
         raise DataError(f"{list_path}: cannot read list file ({exc.strerror or exc})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(f"{list_path}:{line}: list file is not UTF-8 text (byte {exc.start})") from exc
     lines = text.splitlines()
     # Keep line numbers true to the file: blank lines are errors only in the middle.
     while lines and not lines[-1].strip():

@@ -7,6 +7,7 @@ code. ``last.pt`` holds the full training state; ``best.pt`` the weights of the 
 from __future__ import annotations
 
 import io
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,33 @@ from benchmark.errors import ModelError
 FORMAT = 1
 LAST = "last.pt"
 BEST = "best.pt"
+PREVIOUS = "last.prev.pt"  # the last good last.pt before the newest one: the fallback of a resume
+DAMAGED_SUFFIX = ".damaged"  # an unloadable checkpoint set aside by ``stbench repair`` (never deleted)
+#: What a resumable checkpoint holds besides ``model``.
+RESUME_KEYS = ("optimizer", "state", "rng")
+
+log = logging.getLogger("benchmark.engine")
 
 
 def checkpoint_path(run_dir: str | Path, which: str = "last") -> Path:
-    return Path(run_dir) / CHECKPOINTS / (LAST if which == "last" else BEST)
+    names = {"last": LAST, "best": BEST, "previous": PREVIOUS}
+    return Path(run_dir) / CHECKPOINTS / names.get(which, BEST)
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
+    """Atomic and verified (checksum read back) before it replaces anything; the ``last.pt`` it
+    replaces is kept as ``last.prev.pt`` so one good resume point always survives a damaged write."""
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **payload}, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    path = Path(path)
+    previous = path.with_name(PREVIOUS) if path.name == LAST else None
+    write_bytes_atomic(path, buffer.getvalue(), verify=True, keep_previous=previous)
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of a loader's error, bounded, so the file name before it is never cut off."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
@@ -40,10 +58,41 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file, pickled objects, ...
-        raise ModelError(f"{path}: cannot load checkpoint ({exc})") from exc
+        raise ModelError(f"{path}: cannot load checkpoint, damaged ({_short(exc)})") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ModelError(f"{path}: not an stbench checkpoint (no 'model' entry)")
     return ckpt
+
+
+def load_resumable(path: str | Path) -> dict:
+    """A checkpoint that can continue training (``model`` plus ``RESUME_KEYS``), else ModelError."""
+    ckpt = load_checkpoint(path)
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    if missing or not isinstance(ckpt.get("state"), dict) or not isinstance(ckpt.get("rng"), list):
+        raise ModelError(f"{path}: not a resumable checkpoint (missing or bad: {', '.join(missing) or 'state/rng'})")
+    return ckpt
+
+
+def resume_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest loadable resume point: ``last.pt``, else ``last.prev.pt`` (logged: which and why).
+
+    None when the run has no checkpoint (it starts from scratch). When checkpoints exist but none
+    loads, a ModelError names each and why: a run never restarts from scratch silently."""
+    candidates = [p for p in (checkpoint_path(run_dir), checkpoint_path(run_dir, "previous")) if p.exists()]
+    errors = []
+    for path in candidates:
+        try:
+            load_resumable(path)
+        except ModelError as exc:
+            errors.append(str(exc))
+            continue
+        if errors:
+            log.warning("resuming from %s: %s", path.name, "; ".join(errors))
+        return path
+    if errors:
+        raise ModelError(f"no loadable checkpoint to resume from: {'; '.join(errors)}; 'stbench repair "
+                         f"{run_dir}' sets them aside (the run then starts again), or use --resume never")
+    return None
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -62,6 +62,10 @@ class CheckpointPolicy:
             log.warning("the checkpoint was written by %d process(es), this run has %d: epoch %d "
                         "restarts from its first batch", len(state.stats), t.info.world_size, state.epoch + 1)
             state.batch, state.stats = 0, []
-        log.info("resumed from %s at epoch %d, batch %d", checkpoint_path(self.run_dir), state.epoch + 1,
-                 state.batch)
+        if state.epoch >= t.cfg.epochs:
+            log.info("resumed from a finished training (%d/%d epochs): only the final evaluation runs",
+                     state.epoch, t.cfg.epochs)
+        else:
+            log.info("resumed from the checkpoint at epoch %d/%d, batch %d", state.epoch + 1, t.cfg.epochs,
+                     state.batch)
         return state

@@ -11,8 +11,12 @@ goes through :func:`write_json_atomic`) and never crash on a corrupt one (it is 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import hashlib
 import json
+import logging
 import os
+import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +26,10 @@ from typing import Any
 import yaml
 
 from benchmark.engine.schema import validate_metrics_line
+from benchmark.errors import StbenchError
 from benchmark.models.naming import parse_model_name, split_model_name
+
+log = logging.getLogger("benchmark.engine")
 
 # -- states: one vocabulary ------------------------------------------------------------------------
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
@@ -32,7 +39,10 @@ STATES = (PENDING, RUNNING, DONE, FAILED)
 #: upstream run failed, ``interrupted`` its job ended mid-run (resumable), ``cancelled``, and
 #: ``unknown`` submitted to a scheduler this shell cannot ask.
 CANCELLED, INTERRUPTED, BLOCKED, PLANNED, UNKNOWN = "cancelled", "interrupted", "blocked", "planned", "unknown"
-RUN_STATES = (DONE, RUNNING, PENDING, FAILED, CANCELLED, INTERRUPTED, BLOCKED, PLANNED, UNKNOWN)
+#: What the reader concludes when the files contradict themselves: ``result.json`` exists but is
+#: unusable, or ``state.json`` says done without one. Never done; a relaunch re-evaluates it.
+DAMAGED = "damaged"
+RUN_STATES = (DONE, RUNNING, PENDING, FAILED, DAMAGED, CANCELLED, INTERRUPTED, BLOCKED, PLANNED, UNKNOWN)
 
 # -- file names ------------------------------------------------------------------------------------
 CONFIG = "config.yaml"
@@ -45,29 +55,107 @@ LOG = "log.txt"
 CHECKPOINTS = "checkpoints"
 LAUNCH = "launch.json"  # written by launch: the jobs submitted for the run
 RUN_FILES = (CONFIG, STATE, RESULT)  # a directory holding any of these is a run directory
+TMP_SUFFIX = ".tmp"  # atomic writes go through ".NAME.XXXX.tmp" in the same folder
+PREDICTIONS_HEADER = "index,video,label,pred,correct1,correct5"
 
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+class RunDirWriteError(StbenchError, OSError):
+    """A run-directory file could not be written (read-only folder, disk full): names the file."""
+
+
+def write_error(path: str | Path, exc: OSError) -> RunDirWriteError:
+    """One line naming the file and the system's reason (``No space left on device``, ...)."""
+    why = exc.strerror or str(exc) or type(exc).__name__
+    return RunDirWriteError(f"cannot write {path}: {why}")
+
+
+def make_dir(path: str | Path) -> Path:
+    """``mkdir -p`` whose failure (permission, disk full) is a one-line error naming the folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    return path
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *, verify: bool = False,
+                       keep_previous: str | Path | None = None) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    ``verify``: read the temporary back and compare its checksum before it replaces anything.
+    ``keep_previous``: the file being replaced is kept there first (hard link, else a copy), so a
+    good previous version survives until the new one is in place. An ``OSError`` is re-raised as
+    :class:`RunDirWriteError` naming ``path``; the temporary never outlives a failure.
+    """
+    path = Path(path)
+    make_dir(path.parent)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if verify and _digest(Path(tmp)) != hashlib.sha256(data).hexdigest():
+            raise OSError(errno.EIO, "written bytes read back differently")
+        if keep_previous is not None and path.is_file():
+            _keep(path, Path(keep_previous))
         os.replace(tmp, path)
-    except BaseException:
+        tmp = None
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _keep(path: Path, previous: Path) -> None:
+    """``previous`` becomes a copy of ``path`` atomically (``path`` itself stays in place)."""
+    link = previous.with_name(f".{previous.name}.{os.getpid()}{TMP_SUFFIX}")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:  # a filesystem without hard links
+        shutil.copyfile(path, link)
+    os.replace(link, previous)
+
+
+def stale_temporaries(run_dir: str | Path) -> list[Path]:
+    """Temporaries (``.NAME.*.tmp``) left in the run directory and its checkpoints by a killed writer."""
+    run_dir = Path(run_dir)
+    found = []
+    for folder in (run_dir, run_dir / CHECKPOINTS):
+        if folder.is_dir():
+            found += [p for p in folder.glob(f".*{TMP_SUFFIX}") if p.is_file()]
+    return sorted(found)
+
+
+def clean_temporaries(run_dir: str | Path) -> list[Path]:
+    """Remove :func:`stale_temporaries`; only the run's one writer (its claim holder) may call this."""
+    removed = []
+    for tmp in stale_temporaries(run_dir):
         try:
-            os.unlink(tmp)
+            tmp.unlink()
+            removed.append(tmp)
         except OSError:
             pass
-        raise
+    return removed
 
 
 def _json_default(obj: Any) -> Any:
@@ -83,21 +171,57 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, allow_nan=False, sort_keys=False)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(text: str) -> Any:
+    """Strict JSON, as :func:`dumps` writes it (NaN/Infinity are refused here too)."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_bytes_atomic(path, (json.dumps(obj, default=_json_default, allow_nan=False, indent=2) + "\n").encode())
 
 
-def read_json_checked(path: str | Path) -> tuple[Any, str | None]:
-    """``(object, None)``, or ``(None, why it could not be read)``; a missing file is ``(None, None)``."""
+def read_text_checked(path: str | Path) -> tuple[str | None, str | None]:
+    """``(text, None)``, or ``(None, why it cannot be read, naming the file)``; missing: ``(None, None)``.
+
+    The one way a run-directory file is read: a directory where a file should be, a permission
+    problem or bytes that are not UTF-8 become a reason, never an exception.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None, None
+    if path.is_dir():
+        return None, f"{path.name}: is a directory, not a file"
     try:
-        return json.loads(path.read_text()), None
+        data = path.read_bytes()
     except OSError as exc:
         return None, f"{path.name}: cannot read ({exc.strerror or exc})"
-    except ValueError as exc:
-        return None, f"{path.name}: invalid JSON, probably half-written ({exc})"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"{path.name}: not UTF-8 text (byte {exc.start}), damaged"
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def read_json_checked(path: str | Path) -> tuple[Any, str | None]:
+    """``(object, None)``, or ``(None, why it could not be read)``; a missing file is ``(None, None)``."""
+    text, why = read_text_checked(path)
+    if text is None:
+        return None, why
+    try:
+        return loads(text), None
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if not text.strip():
+            detail = "empty file"
+        return None, f"{Path(path).name}: invalid JSON, probably half-written ({detail})"
 
 
 def read_json(path: str | Path) -> Any | None:
@@ -105,16 +229,34 @@ def read_json(path: str | Path) -> Any | None:
     return read_json_checked(path)[0]
 
 
+def read_json_object(path: str | Path) -> tuple[dict | None, str | None]:
+    """Like :func:`read_json_checked`, and anything but a JSON object is a reason too."""
+    data, why = read_json_checked(path)
+    if data is not None and not isinstance(data, dict):
+        return None, f"{Path(path).name}: not a JSON object (a {_json_type(data)})"
+    return data, why
+
+
 def read_config(run_dir: str | Path) -> tuple[dict, str | None]:
     """``config.yaml`` as a mapping (``{}`` if missing or unreadable) and why it could not be read."""
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        return {}, None
+    text, why = read_text_checked(Path(run_dir) / CONFIG)
+    if text is None:
+        return {}, why and f"{CONFIG}: unreadable ({why.split(': ', 1)[-1]})"
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: cut inside a UTF-8 character
+        data = yaml.safe_load(text)
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         return {}, f"{CONFIG}: unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
     return (data, None) if isinstance(data, dict) else ({}, f"{CONFIG}: not a mapping")
+
+
+def config_differs(path: str | Path, text: str) -> bool:
+    """Whether the recorded ``config.yaml`` at ``path`` is readable and differs from ``text``.
+
+    An unreadable one (damaged bytes) is no evidence of another run: resume rewrites it."""
+    recorded, why = read_text_checked(path)
+    if why:
+        log.warning("%s: %s; rewritten from the config being run", path, why)
+    return recorded is not None and recorded != text
 
 
 def write_state(run_dir: str | Path, state: str, *, reason: str | None = None, epoch: int = 0) -> dict:
@@ -136,8 +278,8 @@ def write_state(run_dir: str | Path, state: str, *, reason: str | None = None, e
 class RunFiles:
     """What a run directory's files say, read by the documented state rules."""
 
-    state: str  # one of STATES
-    reason: str | None  # state.json's reason (None when done)
+    state: str  # one of STATES, or DAMAGED
+    reason: str | None  # state.json's reason (None when done); DAMAGED: what is damaged and what happens next
     epoch: int | None  # finished epochs (None: no file says)
     result: dict | None  # result.json, when the run is done
     problems: list[str] = field(default_factory=list)  # files that exist but cannot be used, named
@@ -147,24 +289,79 @@ def _epoch(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def read_run(run_dir: str | Path) -> RunFiles:
-    """The run's state: a readable ``result.json`` → done; else ``state.json``'s state; neither →
-    pending. A corrupt file counts as absent and is named in ``problems`` instead of raising."""
-    run_dir = Path(run_dir)
-    result, why = read_json_checked(run_dir / RESULT)
-    if isinstance(result, dict):
-        return RunFiles(DONE, None, _epoch(result.get("epochs")) or 0, result)
-    problems = [why] if why else ([f"{RESULT}: not a JSON object"] if result is not None else [])
-    state, why = read_json_checked(run_dir / STATE)
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _result_problem(result: dict) -> str | None:
+    """Why a parsed ``result.json`` cannot stand for a finished run (None: it can)."""
+    if "top1" not in result:
+        return f"{RESULT}: no 'top1' entry"
+    if result["top1"] is not None and not _number(result["top1"]):
+        return f"{RESULT}: 'top1' is not a number ({result['top1']!r:.40})"
+    return None
+
+
+def read_result(run_dir: str | Path) -> tuple[dict | None, str | None]:
+    """``result.json`` if it records a finished run, else ``(None, why)`` (``(None, None)``: absent)."""
+    result, why = read_json_object(Path(run_dir) / RESULT)
+    if result is not None:
+        why = _result_problem(result)
+    return (None, why) if why else (result, None)
+
+
+def finished_result(run_dir: str | Path) -> dict | None:
+    """The result of a done run, else None: what ``train --resume auto`` returns without training."""
+    result, _ = read_result(run_dir)
+    return result
+
+
+def _read_state(run_dir: Path, problems: list[str]) -> tuple[str | None, str | None, int | None]:
+    state, why = read_json_object(run_dir / STATE)
     if isinstance(state, dict) and state.get("state") in STATES:
         reason = state.get("reason")
-        return RunFiles(state["state"], str(reason) if reason else None, _epoch(state.get("epoch")), None,
-                        problems)
+        return state["state"], str(reason) if reason else None, _epoch(state.get("epoch"))
     if why:
         problems.append(why)
     elif state is not None:
         problems.append(f"{STATE}: no valid state (valid: {', '.join(STATES)})")
-    return RunFiles(PENDING, None, None, None, problems)
+    return None, None, None
+
+
+def _side_problems(run_dir: Path) -> list[str]:
+    """Damage in files that do not decide the state (metrics lines, predictions, the launch record)."""
+    found = list(read_metrics_checked(run_dir)[1])
+    text, why = read_text_checked(run_dir / PREDICTIONS)
+    if why:
+        found.append(why)
+    elif text is not None and text.split("\n", 1)[0].strip() != PREDICTIONS_HEADER:
+        found.append(f"{PREDICTIONS}: no '{PREDICTIONS_HEADER}' header, damaged")
+    why = read_json_object(run_dir / LAUNCH)[1]
+    if why:
+        found.append(why)
+    return found
+
+
+def read_run(run_dir: str | Path) -> RunFiles:
+    """The run's state by the rules of docs/run-directory.md; never raises on any file content.
+
+    A usable ``result.json`` → done. One that exists but is unusable, or ``state.json`` saying
+    done without one → damaged (never done: a relaunch re-evaluates it from its checkpoint),
+    unless ``state.json`` says running (a writer may be at work). Else ``state.json``'s state;
+    neither → pending. Every unusable file is named in ``problems``."""
+    run_dir = Path(run_dir)
+    result, why = read_result(run_dir)
+    problems = _side_problems(run_dir)
+    if result is not None:
+        return RunFiles(DONE, None, _epoch(result.get("epochs")) or 0, result, problems)
+    if why:
+        problems.insert(0, why)
+    state, reason, epoch = _read_state(run_dir, problems)
+    if state != RUNNING and (why or state == DONE):
+        damage = why or f"{STATE} says done but {RESULT} is missing"
+        return RunFiles(DAMAGED, f"{damage}; not done: a relaunch re-evaluates it from its checkpoint",
+                        epoch, None, problems)
+    return RunFiles(state or PENDING, reason, epoch, None, problems)
 
 
 def run_state(run_dir: str | Path) -> dict:
@@ -178,7 +375,7 @@ def best_top1(run_dir: str | Path, files: RunFiles | None = None) -> float | Non
     files = files or read_run(run_dir)
     if files.result is not None and files.result.get("top1") is not None:
         return files.result["top1"]
-    values = [m["best_top1"] for m in read_metrics(run_dir) if isinstance(m, dict) and m.get("best_top1") is not None]
+    values = [m["best_top1"] for m in read_metrics(run_dir) if _number(m.get("best_top1"))]
     return max(values) if values else None
 
 
@@ -214,30 +411,57 @@ def model_identity(name: Any) -> dict | None:
 def append_metrics(run_dir: str | Path, line: dict) -> None:
     """Append one epoch's line; the whole line goes in one write so a crash leaves no fragment."""
     validate_metrics_line(line)
-    with open(Path(run_dir) / METRICS, "a") as fh:
-        fh.write(dumps(line) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    path = Path(run_dir) / METRICS
+    try:
+        with open(path, "a") as fh:
+            fh.write(dumps(line) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
+def read_metrics_checked(run_dir: str | Path) -> tuple[list[dict], list[str]]:
+    """Every readable line of ``metrics.jsonl`` (each a JSON object), and what was skipped, named.
+
+    A torn last line (a kill mid-append) is skipped silently: it is the expected leftover."""
+    path = Path(run_dir) / METRICS
+    if not os.path.lexists(path):
+        return [], []
+    if path.is_dir():
+        return [], [f"{METRICS}: is a directory, not a file"]
+    try:
+        raw = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        return [], [f"{METRICS}: cannot read ({exc.strerror or exc})"]
+    out, bad = [], []
+    last = max((i for i, line in enumerate(raw) if line.strip()), default=-1)
+    for i, line in enumerate(raw):
+        if not line.strip():
+            continue
+        try:
+            value = loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            value = None
+        if isinstance(value, dict):
+            out.append(value)
+        elif not (i == last and raw[-1].strip()):  # a torn last line has no newline yet
+            bad.append(i + 1)
+    problems = [f"{METRICS}: {len(bad)} unreadable line(s) skipped (line {', '.join(map(str, bad[:5]))})"] if bad else []
+    return out, problems
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """Every complete line of ``metrics.jsonl`` (a torn last line is ignored)."""
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return []
-    out = []
-    for text in path.read_text().splitlines():
-        try:
-            out.append(json.loads(text))
-        except ValueError:
-            continue
-    return out
+    """Every complete line of ``metrics.jsonl`` (a torn last line and damaged lines are skipped)."""
+    return read_metrics_checked(run_dir)[0]
 
 
 def truncate_metrics(run_dir: str | Path, epochs: int) -> None:
-    """Keep the lines of epochs ``<= epochs``: a resumed run rewrites the epochs after its checkpoint."""
+    """Keep the lines of epochs ``<= epochs``: a resumed run rewrites the epochs after its checkpoint.
+
+    Damaged lines go too: the file is rewritten from the lines that can be read."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return
-    kept = [m for m in read_metrics(run_dir) if m.get("epoch", 0) <= epochs]
+    kept = [m for m in read_metrics(run_dir) if _epoch(m.get("epoch")) is not None and m["epoch"] <= epochs]
     write_bytes_atomic(path, "".join(dumps(m) + "\n" for m in kept).encode())

@@ -34,6 +34,22 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in data.items()}
 
 
+def _download_imagenet(imagenet) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights (from torch's cache, else downloaded); any failure (offline
+    node, proxy, truncated download) is one line saying how to go on without the network."""
+    try:
+        return imagenet.get_state_dict(progress=False)
+    except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, OSError, a corrupt cached file, ...
+        url = getattr(imagenet, "url", "")
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ModelError(
+            f"the ImageNet weights {imagenet} could not be downloaded ({type(exc).__name__}: {why}); "
+            f"fetch {url or 'the file'} where there is network and give it as a local file "
+            f"(--set pretrained=/path/to/{Path(url).name or 'weights.pth'}, or put it into "
+            "$TORCH_HOME/hub/checkpoints/), or train from scratch with --set pretrained=null"
+        ) from exc
+
+
 def load_backbone_weights(model: nn.Module, pretrained, *, imagenet, ignore: tuple[str, ...] = ()) -> nn.Module:
     """Load ``pretrained`` into the torchvision ``model`` in place and return it.
 
@@ -46,7 +62,7 @@ def load_backbone_weights(model: nn.Module, pretrained, *, imagenet, ignore: tup
         return model
     if pretrained == "imagenet":
         source = f"torchvision {imagenet}"
-        state = imagenet.get_state_dict(progress=False)
+        state = _download_imagenet(imagenet)
     elif isinstance(pretrained, (str, Path)):
         source = str(pretrained)
         state = read_state_dict(pretrained)
