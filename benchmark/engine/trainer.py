@@ -18,7 +18,12 @@ import yaml
 
 from benchmark.engine import rundir
 from benchmark.engine.builders import RunInputs, build_training, determinism, restored_model, run_device
-from benchmark.engine.checkpoint import checkpoint_path, load_checkpoint, load_weights_strict
+from benchmark.engine.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    load_weights_strict,
+    resume_checkpoint,
+)
 from benchmark.engine.checkpoint_policy import CheckpointPolicy
 from benchmark.engine.distributed import (
     DistInfo,
@@ -61,23 +66,23 @@ class _Trainer:
     def _prepare_dir(self, resume: str) -> dict | None:
         """Rank 0: check/record the config; returns an existing result when the run is done."""
         d = self.run_dir
-        d.mkdir(parents=True, exist_ok=True)
-        (d / rundir.CHECKPOINTS).mkdir(exist_ok=True)
+        rundir.make_dir(d / rundir.CHECKPOINTS)
+        rundir.clean_temporaries(d)  # left by a killed writer; this process holds the run
         text = _config_yaml(self.cfg)
         existing = d / rundir.CONFIG
         if resume == "auto":
-            if existing.is_file() and existing.read_text() != text and checkpoint_path(d).is_file():
+            if rundir.config_differs(existing, text) and checkpoint_path(d).is_file():
                 raise ConfigError(
                     f"{existing}: the run directory holds a run with a different config; "
                     "use another --run-dir or --resume never to start it again"
                 )
-            done = rundir.read_json(d / rundir.RESULT)
+            done = rundir.finished_result(d)
             if done is not None:
                 return done
         else:  # start from scratch
             for name in (rundir.RESULT, rundir.METRICS, rundir.PREDICTIONS, rundir.LOGITS):
                 (d / name).unlink(missing_ok=True)
-            for which in ("last", "best"):
+            for which in ("last", "best", "previous"):
                 checkpoint_path(d, which).unlink(missing_ok=True)
         rundir.write_bytes_atomic(existing, text.encode())
         return None
@@ -127,8 +132,8 @@ class _Trainer:
         cfg, info, d = self.cfg, self.info, self.run_dir
         self.t_start = time.time()
         inputs = RunInputs.of(cfg, "dataset")
-        resuming = resume == "auto" and checkpoint_path(d).is_file()
-        t = self.t = build_training(cfg, inputs, info, self.device, checkpoint_path(d) if resuming else None)
+        resume_from = resume_checkpoint(d) if resume == "auto" else None
+        t = self.t = build_training(cfg, inputs, info, self.device, resume_from)
         self.checkpoints = CheckpointPolicy(d, t)
         state = self.checkpoints.restore()
         if info.is_main:
