@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Start a real single-node SLURM on this machine, for tests and CI (see /work/shared/SLURM_NOTES.md).
+# Start a real SLURM on this machine, for tests and CI (see /work/shared/SLURM_NOTES.md).
 #
-# munged, mariadbd (unix socket only), slurmdbd, slurmctld and slurmd run detached (setsid), all on
-# 127.0.0.1, without systemd or cgroups; their PIDs go to $STBENCH_SLURM_STATE/pids so that
-# stop-local-slurm.sh stops exactly these processes. The accounting database and the controller
-# state are reset on each start (job ids restart at 1). Two placeholder GPUs are advertised so GPU
-# requests are scheduled (the code then runs on CPU).
+# munged, mariadbd (unix socket only), slurmdbd, slurmctld and one slurmd per node run detached
+# (setsid), all on 127.0.0.1, without systemd or cgroups; their PIDs go to $STBENCH_SLURM_STATE/pids
+# so that stop-local-slurm.sh stops exactly these processes. The accounting database and the
+# controller state are reset on each start (job ids restart at 1). Each node advertises two
+# placeholder GPUs so GPU requests are scheduled (the code then runs on CPU).
+#
+# STBENCH_SLURM_NODES=2 (the default) starts two nodes, stbench-n1 and stbench-n2, each its own
+# slurmd (`slurmd -N NAME`) on 127.0.0.1 with its own port, spool and log: a job with `nodes: 2`
+# really runs one task per slurmd, so multi-node DDP is exercised without network namespaces. Each
+# node advertises the whole machine (they share its CPUs). STBENCH_SLURM_NODES=1 starts the single
+# node named after this host.
 #
 # Needs root. Installs the Debian packages with apt-get when they are missing.
 # Exit codes: 0 started (or already running: prints "already running"), 1 failure.
@@ -14,6 +20,8 @@ set -euo pipefail
 STATE=${STBENCH_SLURM_STATE:-/var/lib/stbench-slurm}
 CONF=/etc/slurm
 GPUS=${STBENCH_SLURM_GPUS:-2}
+NODES=${STBENCH_SLURM_NODES:-2}
+SLURMD_PORT0=6820  # node n listens on SLURMD_PORT0 + n (several nodes; a single node keeps 6818)
 
 log() { echo "start-local-slurm: $*" >&2; }
 die() {
@@ -24,6 +32,7 @@ die() {
 }
 
 [ "$(id -u)" = 0 ] || die "must run as root (the daemons and /etc/slurm need it)"
+[[ $NODES =~ ^[1-9]$ ]] || die "STBENCH_SLURM_NODES must be 1..9, got '$NODES'"
 
 if command -v sinfo >/dev/null && [ -f "$STATE/pids" ] && timeout 5 sinfo -h -o %T >/dev/null 2>&1; then
     echo "already running"
@@ -52,8 +61,12 @@ for bin in slurmctld slurmd slurmdbd munged mariadbd sbatch sacct; do
     if ! command -v "$bin" >/dev/null; then install_packages; break; fi
 done
 
-# Refuse to fight a cluster that is not ours (ports 6817-6819 are fixed).
-for port in 6817 6818 6819; do
+# Refuse to fight a cluster that is not ours (ports 6817-6819 and the nodes' are fixed).
+ports="6817 6818 6819"
+if [ "$NODES" -gt 1 ]; then
+    for ((n = 1; n <= NODES; n++)); do ports+=" $((SLURMD_PORT0 + n))"; done
+fi
+for port in $ports; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port is in use: another SLURM is running on this machine"
     fi
@@ -81,25 +94,47 @@ fi
 chown munge:munge /etc/munge/munge.key
 chmod 400 /etc/munge/munge.key
 
-gres_files=""
-for ((i = 0; i < GPUS; i++)); do
-    mknod "$STATE/dev/gpu$i" c 1 3  # placeholder device files (like /dev/null)
-    gres_files+="Name=gpu File=$STATE/dev/gpu$i"$'\n'
+# Node names, their slurm.conf and gres.conf lines (placeholder GPU device files, like /dev/null).
+names=() node_lines="" gres_lines=""
+for ((n = 1; n <= NODES; n++)); do
+    if [ "$NODES" = 1 ]; then
+        name=$host where="NodeAddr=127.0.0.1" gres_node=""
+    else
+        name=stbench-n$n where="NodeHostname=stbench-n$n NodeAddr=127.0.0.1 Port=$((SLURMD_PORT0 + n))"
+        gres_node="NodeName=$name "
+    fi
+    names+=("$name")
+    node_lines+="NodeName=$name $where CPUs=$cpus Boards=$boards SocketsPerBoard=$sockets"
+    node_lines+=" CoresPerSocket=$cores ThreadsPerCore=$threads RealMemory=$realmem Gres=gpu:$GPUS State=UNKNOWN"$'\n'
+    for ((i = 0; i < GPUS; i++)); do
+        mknod "$STATE/dev/$name-gpu$i" c 1 3
+        gres_lines+="${gres_node}Name=gpu File=$STATE/dev/$name-gpu$i"$'\n'
+    done
 done
+node_list=$(IFS=,; echo "${names[*]}")
+# Jobs reach a node by its name (DDP's MASTER_ADDR is the first node of SLURM_JOB_NODELIST), as on
+# a real cluster: the extra node names resolve to 127.0.0.1 through one tagged line in /etc/hosts
+# (rewritten in place: it may be a bind mount), removed again by stop-local-slurm.sh.
+HOSTS_TAG="# stbench-local-slurm"
+if [ "$NODES" -gt 1 ]; then
+    hosts_kept=$(grep -v -- "$HOSTS_TAG\$" /etc/hosts || true)
+    printf '%s\n127.0.0.1 %s %s\n' "$hosts_kept" "${names[*]}" "$HOSTS_TAG" >/etc/hosts ||
+        die "cannot add the node names to /etc/hosts"
+fi
 
 cat >"$CONF/slurm.conf" <<EOF
-# Written by stbench slurm/start-local-slurm.sh: single-node test cluster.
+# Written by stbench slurm/start-local-slurm.sh: $NODES-node test cluster on this machine.
 ClusterName=stbench
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/slurmd
+SlurmdSpoolDir=$STATE/slurmd/%n
 SlurmctldPidFile=$STATE/slurmctld.pid
-SlurmdPidFile=$STATE/slurmd.pid
+SlurmdPidFile=$STATE/slurmd-%n.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
-SlurmdLogFile=$STATE/log/slurmd.log
+SlurmdLogFile=$STATE/log/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -117,10 +152,9 @@ KillWait=5
 MinJobAge=3600
 ReturnToService=2
 GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Boards=$boards SocketsPerBoard=$sockets CoresPerSocket=$cores ThreadsPerCore=$threads RealMemory=$realmem Gres=gpu:$GPUS State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+${node_lines}PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP
 EOF
-printf '%s' "$gres_files" >"$CONF/gres.conf"
+printf '%s' "$gres_lines" >"$CONF/gres.conf"
 
 cat >"$CONF/slurmdbd.conf" <<EOF
 AuthType=auth/munge
@@ -175,9 +209,12 @@ sacctmgr -i add cluster stbench >/dev/null 2>&1 || true
 
 spawn slurmctld "$STATE/log/slurmctld.out" slurmctld -D -i
 wait_for 30 slurmctld scontrol ping
-spawn slurmd "$STATE/log/slurmd.out" slurmd -D
-node_idle() { [ "$(sinfo -h -o %T 2>/dev/null | head -1)" = idle ]; }
-wait_for 30 "slurmd (node idle)" node_idle
+for name in "${names[@]}"; do
+    mkdir -p "$STATE/slurmd/$name"
+    spawn slurmd "$STATE/log/slurmd-$name.out" slurmd -D -N "$name"
+done
+nodes_idle() { [ "$(sinfo -h -N -t idle -o %N 2>/dev/null | sort -u | wc -l)" = "$NODES" ]; }
+wait_for 30 "slurmd ($NODES node(s) idle)" nodes_idle
 # The first sacct after a fresh start can lag; submitit polls it, so wait until it answers.
 wait_for 15 sacct sacct -n -X -a
-log "SLURM is up on $host ($cpus CPUs, ${realmem} MB, gpu:$GPUS); PIDs in $STATE/pids"
+log "SLURM is up: node(s) $node_list on $host ($cpus CPUs, ${realmem} MB, gpu:$GPUS each); PIDs in $STATE/pids"

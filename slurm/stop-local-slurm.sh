@@ -30,7 +30,7 @@ if command -v scancel >/dev/null && timeout 5 scontrol ping >/dev/null 2>&1; the
     done
 fi
 
-# Reverse start order: slurmd, slurmctld, slurmdbd, mariadbd, munged.
+# Reverse start order: the slurmds, slurmctld, slurmdbd, mariadbd, munged.
 tac "$PIDS" | while read -r name pid; do
     alive "$pid" "$name" || continue
     kill -TERM "$pid" 2>/dev/null
@@ -44,4 +44,10 @@ tac "$PIDS" | while read -r name pid; do
     fi
 done
 rm -f "$PIDS"
+# The node names start-local-slurm.sh added (one tagged line), rewritten in place.
+HOSTS_TAG="# stbench-local-slurm"
+if grep -q -- "$HOSTS_TAG\$" /etc/hosts 2>/dev/null; then
+    hosts_kept=$(grep -v -- "$HOSTS_TAG\$" /etc/hosts)
+    printf '%s\n' "$hosts_kept" >/etc/hosts
+fi
 echo "stop-local-slurm: stopped" >&2

@@ -37,6 +37,8 @@ def ddp_env_from_slurm(one_gpu_per_task: bool = False) -> None:
     """Inside a multi-task SLURM job without torchrun (``srun``, or a submitit job with several
     tasks), export the ``env://`` variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) from
     SLURM's; submitit's SLURM environment parses the node list. The one place that does this.
+    Rendezvous is at the first node of ``SLURM_JOB_NODELIST``, by name: node names resolve on every
+    node of a cluster (the local 2-node test cluster maps its names to 127.0.0.1 in /etc/hosts).
 
     ``one_gpu_per_task`` (a job's entry point, before CUDA is initialised) also narrows
     ``CUDA_VISIBLE_DEVICES`` to this task's GPU, so a task never touches its neighbours' GPUs.
