@@ -40,6 +40,7 @@ class RunJob:
             torch.set_num_threads(self.threads)
         # One task per GPU: the DDP environment, and this task's GPU only, before CUDA starts.
         ddp_env_from_slurm(one_gpu_per_task=True)
+        _log_to_stderr()
         try:
             return train(self.config, self.run_dir, resume="auto")
         except RunPreempted as exc:
@@ -55,6 +56,18 @@ class RunJob:
 
     def __repr__(self) -> str:
         return f"RunJob({self.run_id!r})"
+
+
+def _log_to_stderr() -> None:
+    """Every task's engine log lines (log.txt has rank 0's only) into its own stderr file, with its
+    rank, so that what each DDP process did (joined, resumed, pre-empted) can be read per task."""
+    logger = logging.getLogger("benchmark")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(f"%(asctime)s rank {os.environ.get('RANK', '0')} %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _requeue_if_still_running() -> None:
