@@ -77,6 +77,10 @@ class _Page:
         self.md.append(f"\n## {text}\n")
         self.html.append(f"<h2>{html.escape(text)}</h2>")
 
+    def subheading(self, text: str) -> None:
+        self.md.append(f"\n### {text}\n")
+        self.html.append(f"<h3>{html.escape(text)}</h3>")
+
     def para(self, text: str) -> None:
         self.md.append(text + "\n")
         self.html.append(f"<p>{html.escape(text)}</p>")
@@ -120,6 +124,7 @@ class ReportContext:
     table: pd.DataFrame
     out: Path
     page: _Page
+    printed: bool = False  # the source is the paper itself: show its printed tables
     written: dict[str, list[str]] = field(default_factory=lambda: {"tables": [], "figures": [], "skipped": []})
 
     def __post_init__(self) -> None:
@@ -145,7 +150,7 @@ class ReportContext:
             self.written["figures"].append(f"figures/{fig.name}")
 
 
-def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "") -> dict:
+def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "", printed: bool = False) -> dict:
     """Write index.html, report.md, tables/*.csv and figures/*.png under ``out``; returns what was written."""
     start = time.perf_counter()
     out = Path(out)
@@ -157,7 +162,7 @@ def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "") -> d
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from exc
-    report = ReportContext(table, out, _Page("stbench report"))
+    report = ReportContext(table, out, _Page("stbench report"), printed)
     report.page.para(f"Source: {source or 'results table'}. {len(table)} runs, "
                      f"{len(report.done)} finished with an accuracy.")
     states = table["state"].value_counts().to_dict()

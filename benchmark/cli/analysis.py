@@ -12,11 +12,14 @@ from benchmark.errors import ConfigError
 
 SOURCE_HELP = ("an experiment YAML, a results folder, a table written by 'stbench collect' (.csv/.parquet), "
                "or a reference name (paper-mini)")
+# `--reference paper`: the official mini grid plus every table paper 002 prints (report only).
+PAPER = "paper"
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", metavar="SOURCE", help=SOURCE_HELP)
-    parser.add_argument("--reference", metavar="NAME", help="use published reference results instead (paper-mini)")
+    parser.add_argument("--reference", metavar="NAME", help="use published reference results instead (paper-mini; "
+                        "for report also paper: the mini grid plus every table the paper prints)")
 
 
 def _source(args) -> str:
@@ -30,7 +33,8 @@ def _collect(args):
     from benchmark.analysis.collect import collect
     from benchmark.errors import DataError
 
-    table = collect(_source(args))
+    source = _source(args)
+    table = collect("paper-mini" if source == PAPER and args.reference else source)
     if table.empty:
         raise DataError(f"{_source(args)}: no runs found (a results folder holds run directories with a "
                         "config.yaml; or give an experiment YAML or a table written by 'stbench collect')")
@@ -60,7 +64,8 @@ def cmd_metrics(args) -> int:
 def cmd_report(args) -> int:
     from benchmark.analysis.report import build_report
 
-    written = build_report(_collect(args), args.out, source=_source(args))
+    written = build_report(_collect(args), args.out, source=_source(args),
+                           printed=args.reference == PAPER)
     print(f"report: {args.out}/index.html and report.md; {len(written['figures'])} figures, "
           f"{len(written['tables'])} tables ({written['seconds']} s)")
     for line in written["skipped"]:
