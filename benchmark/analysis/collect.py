@@ -48,11 +48,11 @@ def _from_config(config: dict) -> dict:
 def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dict:
     """One tidy row for a run directory (which may not exist yet: then the run is pending).
 
-    The state is :func:`benchmark.engine.rundir.read_run`'s; an unreadable file is named in
-    ``reason`` instead of raising.
+    The state is :func:`benchmark.engine.rundir.read_run`'s (``damaged``: an unusable result.json,
+    never counted as done); an unreadable file is named in ``reason`` instead of raising.
     """
     run_dir = Path(run_dir)
-    config, why = read_config(run_dir)
+    config, _ = read_config(run_dir)  # an unreadable one is named in read_run's reason
     row: dict[str, Any] = {"run_dir": str(run_dir)}
     row.update(_from_config(planned_config or {}))
     row.update({k: v for k, v in _from_config(config).items() if v is not None})
@@ -66,12 +66,11 @@ def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dic
             if files.result.get(key) is not None or (key == "backbone" and key in files.result):
                 row[key] = files.result[key]
         row["throughput"] = files.result.get("throughput_clips_s")
-        row["reason"] = None
+        row["reason"] = files.reason  # None, or a damaged side file (predictions.csv, ...)
         return row
     if files.epoch is not None:
         row["epochs"] = files.epoch
-    notes = ([files.reason] if files.reason else []) + ([why] if why else []) + files.problems
-    row["reason"] = "; ".join(notes) or None
+    row["reason"] = files.reason  # the state's reason and every unreadable file, named
     return row
 
 

@@ -279,7 +279,7 @@ class RunFiles:
     """What a run directory's files say, read by the documented state rules."""
 
     state: str  # one of STATES, or DAMAGED
-    reason: str | None  # state.json's reason (None when done); DAMAGED: what is damaged and what happens next
+    reason: str | None  # state.json's reason, then every problem (DAMAGED: what is damaged, what happens next)
     epoch: int | None  # finished epochs (None: no file says)
     result: dict | None  # result.json, when the run is done
     problems: list[str] = field(default_factory=list)  # files that exist but cannot be used, named
@@ -329,8 +329,9 @@ def _read_state(run_dir: Path, problems: list[str]) -> tuple[str | None, str | N
 
 
 def _side_problems(run_dir: Path) -> list[str]:
-    """Damage in files that do not decide the state (metrics lines, predictions, the launch record)."""
-    found = list(read_metrics_checked(run_dir)[1])
+    """Damage in files that do not decide the state (config, metrics lines, predictions, launch record)."""
+    found = [why] if (why := read_config(run_dir)[1]) else []
+    found += read_metrics_checked(run_dir)[1]
     text, why = read_text_checked(run_dir / PREDICTIONS)
     if why:
         found.append(why)
@@ -342,26 +343,32 @@ def _side_problems(run_dir: Path) -> list[str]:
     return found
 
 
+def _files(state: str, reason: str | None, epoch: int | None, result: dict | None, problems: list[str]) -> RunFiles:
+    """``reason`` carries every problem too, so whoever shows the reason names the damaged files."""
+    notes = ([reason] if reason else []) + [p for p in problems if not reason or p not in reason]
+    return RunFiles(state, "; ".join(notes) or None, epoch, result, problems)
+
+
 def read_run(run_dir: str | Path) -> RunFiles:
     """The run's state by the rules of docs/run-directory.md; never raises on any file content.
 
     A usable ``result.json`` → done. One that exists but is unusable, or ``state.json`` saying
     done without one → damaged (never done: a relaunch re-evaluates it from its checkpoint),
     unless ``state.json`` says running (a writer may be at work). Else ``state.json``'s state;
-    neither → pending. Every unusable file is named in ``problems``."""
+    neither → pending. Every unusable file is named in ``problems`` and in ``reason``."""
     run_dir = Path(run_dir)
     result, why = read_result(run_dir)
     problems = _side_problems(run_dir)
     if result is not None:
-        return RunFiles(DONE, None, _epoch(result.get("epochs")) or 0, result, problems)
+        return _files(DONE, None, _epoch(result.get("epochs")) or 0, result, problems)
     if why:
         problems.insert(0, why)
     state, reason, epoch = _read_state(run_dir, problems)
     if state != RUNNING and (why or state == DONE):
         damage = why or f"{STATE} says done but {RESULT} is missing"
-        return RunFiles(DAMAGED, f"{damage}; not done: a relaunch re-evaluates it from its checkpoint",
-                        epoch, None, problems)
-    return RunFiles(state or PENDING, reason, epoch, None, problems)
+        return _files(DAMAGED, f"{damage}; not done: a relaunch re-evaluates it from its checkpoint",
+                      epoch, None, problems)
+    return _files(state or PENDING, reason, epoch, None, problems)
 
 
 def run_state(run_dir: str | Path) -> dict:
