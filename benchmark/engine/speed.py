@@ -1,0 +1,289 @@
+"""Measured cost beyond FLOPs (paper 002, Table 8): training and inference throughput, latency, peak
+memory and the largest batch that fits, for models measured side by side in one process.
+
+FLOPs mislead (TAM adds 0.4 % MACs to TSN yet ran at a quarter of its speed in the paper), so a fair
+comparison measures. Models are measured *interleaved* (repeat r of every model before repeat r+1
+of any), so a noisy machine slows all of them alike and their ratios hold. Warm-up steps are not
+timed. On CUDA, memory is the allocator's peak during a training step; on the CPU it is the peak
+growth of the process's resident memory during the step (activations and gradients beyond what the
+model and optimiser state already hold), sampled by a thread: there is no allocator to ask.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from benchmark.errors import ConfigError
+
+MODES = ("train", "infer", "both")
+AMP_MODES = {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class BenchSettings:
+    device: str = "cpu"
+    batch: int = 2
+    size: int = 112
+    mode: str = "both"
+    amp: str = "off"
+    channels_last: bool = False
+    compile: bool = False
+    repeats: int = 5
+    warmup: int = 2
+    num_classes: int = 400
+    max_batch: bool = False
+    memory_budget_mb: float | None = None  # CPU --max-batch: what "fits" means
+    batch_limit: int = 4096  # --max-batch never tries more
+
+    def check(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available here")
+        for name in ("batch", "size", "repeats"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_batch and self.device == "cpu" and not self.memory_budget_mb:
+            raise ConfigError("--max-batch on the CPU needs --memory-budget MB (what fitting means there)")
+
+
+@dataclass
+class ModelBench:
+    """One model under test: the module, its optimiser and the measurements so far."""
+
+    name: str
+    model: nn.Module
+    frames: int
+    optimizer: torch.optim.Optimizer
+    train_s: list[float] = field(default_factory=list)  # seconds per timed step
+    infer_s: list[float] = field(default_factory=list)
+    latency_s: list[float] = field(default_factory=list)
+    peak_bytes: int = 0
+
+
+def _fixed_mmap_threshold() -> None:
+    """Make glibc return large freed blocks to the system (a fixed 1 MiB mmap threshold instead of the
+    dynamic one, which grows after frees and keeps big blocks in the heap): without it the resident
+    size stays at the first step's peak and later steps seem to need no memory."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: the figure is then a lower bound
+        pass
+
+
+class PeakRSS:
+    """Peak growth of this process's resident memory while the block runs (CPU memory figure)."""
+
+    _threshold_fixed = False
+
+    def __init__(self, interval_s: float = 0.001):
+        if not PeakRSS._threshold_fixed:
+            _fixed_mmap_threshold()
+            PeakRSS._threshold_fixed = True
+        self.interval_s = interval_s
+        self.peak = 0
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    def __enter__(self):
+        self.base = self.rss()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss() - self.base)
+            self._stop.wait(self.interval_s)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss() - self.base)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(settings: BenchSettings):
+    dtype = AMP_MODES[settings.amp]
+    return torch.autocast(settings.device, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _clip(bench: ModelBench, batch: int, settings: BenchSettings) -> torch.Tensor:
+    x = torch.randn(batch, 3, bench.frames, settings.size, settings.size, device=settings.device)
+    return x.contiguous(memory_format=torch.channels_last_3d) if settings.channels_last else x
+
+
+def train_step(bench: ModelBench, batch: int, settings: BenchSettings) -> float:
+    """Seconds of one forward + backward + SGD step on a random batch."""
+    device = torch.device(settings.device)
+    x = _clip(bench, batch, settings)
+    y = torch.randint(0, settings.num_classes, (batch,), device=device)
+    bench.model.train()
+    _sync(device)
+    start = time.perf_counter()
+    with _autocast(settings):
+        loss = nn.functional.cross_entropy(bench.model(x), y)
+    bench.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    bench.optimizer.step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def infer_step(bench: ModelBench, batch: int, settings: BenchSettings) -> float:
+    device = torch.device(settings.device)
+    x = _clip(bench, batch, settings)
+    bench.model.eval()
+    _sync(device)
+    start = time.perf_counter()
+    with torch.no_grad(), _autocast(settings):
+        bench.model(x)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def peak_memory(step: Callable[[], float], device: str) -> tuple[float, int]:
+    """(seconds, peak bytes) of one call of ``step``."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        seconds = step()
+        return seconds, torch.cuda.max_memory_allocated() - base
+    with PeakRSS() as watch:
+        seconds = step()
+    return seconds, watch.peak
+
+
+def prepare(name: str, settings: BenchSettings) -> ModelBench:
+    """Build ``name`` (random init: nothing to download) on the device, as the engine would train it."""
+    from benchmark.models import build_model, parse_model_name
+
+    spec = parse_model_name(name)
+    model = build_model(spec, settings.num_classes).to(settings.device)
+    if settings.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    if settings.compile:
+        model = torch.compile(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    return ModelBench(spec.name, model, spec.frames, optimizer)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+
+
+def fits(bench: ModelBench, batch: int, settings: BenchSettings) -> bool:
+    """Whether a training step at ``batch`` runs (CUDA: without running out of memory; CPU: within
+    the memory budget)."""
+    try:
+        _, peak = peak_memory(lambda: train_step(bench, batch, settings), settings.device)
+    except (RuntimeError, MemoryError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        fitted = False
+    else:
+        fitted = settings.device == "cuda" or peak <= settings.memory_budget_mb * 2**20
+    bench.optimizer.zero_grad(set_to_none=True)
+    if settings.device == "cuda":
+        torch.cuda.empty_cache()
+    return fitted
+
+
+def find_max_batch(bench: ModelBench, settings: BenchSettings, fit=fits) -> tuple[int, int | None]:
+    """(largest batch that fits, smallest that does not — None if ``batch_limit`` still fits):
+    doubling from 1, then bisection. Assumes memory grows with the batch."""
+    if not fit(bench, 1, settings):
+        return 0, 1
+    good, bad = 1, None
+    while bad is None:
+        trial = good * 2
+        if trial > settings.batch_limit:
+            return good, None
+        if fit(bench, trial, settings):
+            good = trial
+        else:
+            bad = trial
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if fit(bench, middle, settings) else (good, middle)
+    return good, bad
+
+
+def _spread(seconds: list[float], batch: int) -> dict | None:
+    if not seconds:
+        return None
+    rates = sorted(batch / s for s in seconds)
+    return {"min": rates[0], "median": statistics.median(rates), "max": rates[-1]}
+
+
+def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, int | None] | None) -> dict:
+    train, infer = _spread(bench.train_s, settings.batch), _spread(bench.infer_s, settings.batch)
+    record = {
+        "model": bench.name, "batch": settings.batch, "frames": bench.frames, "size": settings.size,
+        "train_clips_per_s": train["median"] if train else None,
+        "infer_clips_per_s": infer["median"] if infer else None,
+        "latency_ms": 1000 * statistics.median(bench.latency_s) if bench.latency_s else None,
+        "peak_memory_mb": bench.peak_bytes / 2**20, "device": settings.device, "amp": settings.amp,
+        "channels_last": settings.channels_last, "compile": settings.compile, "repeats": settings.repeats,
+        "spread": {"train_clips_per_s": train, "infer_clips_per_s": infer},
+        "torch": torch.__version__,
+    }
+    if max_batch is not None:
+        record["max_batch"], record["first_failing_batch"] = max_batch
+        if settings.device == "cpu":
+            record["memory_budget_mb"] = settings.memory_budget_mb
+    return record
+
+
+def _timed_round(benches: list[ModelBench], settings: BenchSettings, keep: bool) -> None:
+    """One step of each kind for every model in turn (kept unless it is a warm-up round)."""
+    for bench in benches:
+        if settings.mode in ("train", "both"):
+            seconds, peak = peak_memory(lambda b=bench: train_step(b, settings.batch, settings), settings.device)
+            if keep:
+                bench.peak_bytes = max(bench.peak_bytes, peak)
+                bench.train_s.append(seconds)
+        if settings.mode in ("infer", "both"):
+            seconds = infer_step(bench, settings.batch, settings)
+            latency = infer_step(bench, 1, settings)
+            if keep:
+                bench.infer_s.append(seconds)
+                bench.latency_s.append(latency)
+
+
+def run_bench(models: list[str], settings: BenchSettings) -> list[dict]:
+    """Measure ``models`` side by side; one record per model (see the module docstring)."""
+    settings.check()
+    torch.manual_seed(0)
+    benches = [prepare(name, settings) for name in models]
+    maxima = {}
+    if settings.max_batch:
+        for bench in benches:
+            train_step(bench, 1, settings)  # one-time allocations (optimiser state) are not the batch's
+            maxima[bench.name] = find_max_batch(bench, settings)
+    for round_ in range(settings.warmup + settings.repeats):
+        _timed_round(benches, settings, keep=round_ >= settings.warmup)
+    return [_record(b, settings, maxima.get(b.name)) for b in benches]

@@ -1,0 +1,75 @@
+"""``stbench bench``: the measurement machinery (not timing assertions: speeds are for scripts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.engine.speed import BenchSettings, PeakRSS, find_max_batch, peak_memory, prepare, train_step
+from benchmark.errors import ConfigError
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 37, 64, 100])
+def test_max_batch_search_finds_the_boundary(limit):
+    """Doubling then bisection against a known boundary, counting the trials it needs."""
+    trials = []
+
+    def fit(_bench, batch, _settings):
+        trials.append(batch)
+        return batch <= limit
+
+    assert find_max_batch(None, BenchSettings(), fit) == (limit, limit + 1)
+    assert len(trials) <= 2 * (limit.bit_length() + 1)
+
+
+def test_max_batch_search_edges():
+    assert find_max_batch(None, BenchSettings(), lambda *_: False) == (0, 1)
+    assert find_max_batch(None, BenchSettings(batch_limit=16), lambda *_: True) == (16, None)
+
+
+def test_peak_rss_sees_an_allocation():
+    import torch
+
+    def allocate():
+        x = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        return float(x[-1])
+
+    _, peak = peak_memory(allocate, "cpu")
+    assert 60 * 2**20 <= peak <= 200 * 2**20
+    with PeakRSS() as watch:
+        pass
+    assert watch.peak < 16 * 2**20
+
+
+def test_max_batch_on_the_cpu_respects_the_memory_budget():
+    settings = BenchSettings(size=32, num_classes=5, max_batch=True, memory_budget_mb=60)
+    bench = prepare("TSN-ResNet18-f2", settings)
+    train_step(bench, 1, settings)
+    good, bad = find_max_batch(bench, settings)
+    assert good >= 1 and bad == good + 1
+    # Far from the boundary the answer is unambiguous (the boundary itself depends on the allocator).
+    _, well_over = peak_memory(lambda: train_step(bench, 3 * bad, settings), "cpu")
+    assert well_over > settings.memory_budget_mb * 2**20
+
+
+def test_cli_json_has_the_documented_fields(capsys):
+    assert main(["bench", "TSN-ResNet18-f2", "TSM-ResNet18-f2", "--size", "32", "--batch", "2", "--repeats", "2",
+                 "--warmup", "1", "--classes", "5", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in records] == ["TSN-ResNet18-f2", "TSM-ResNet18-f2"]
+    for r in records:
+        for key in ("batch", "train_clips_per_s", "infer_clips_per_s", "latency_ms", "peak_memory_mb", "device",
+                    "amp", "spread"):
+            assert key in r
+        spread = r["spread"]["train_clips_per_s"]
+        assert spread["min"] <= r["train_clips_per_s"] == spread["median"] <= spread["max"]
+        assert r["device"] == "cpu" and r["batch"] == 2 and r["peak_memory_mb"] > 0
+
+
+def test_bad_settings_are_one_line_errors(capsys):
+    with pytest.raises(ConfigError, match="memory-budget"):
+        BenchSettings(max_batch=True).check()
+    assert main(["bench", "TSN-ResNet18-f2", "--max-batch"]) == 2
+    assert "--memory-budget" in capsys.readouterr().err
