@@ -73,3 +73,36 @@ def test_bad_settings_are_one_line_errors(capsys):
         BenchSettings(max_batch=True).check()
     assert main(["bench", "TSN-ResNet18-f2", "--max-batch"]) == 2
     assert "--memory-budget" in capsys.readouterr().err
+
+
+def test_bench_records_join_accuracy_and_the_printed_table8_in_the_report(tmp_path, capsys):
+    import pandas as pd
+    from test_analysis_fixtures import make_run
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "TSN-ResNet18-f2", "TAM-ResNet18-f2", "--size", "32", "--repeats", "1", "--warmup", "1",
+                 "--classes", "5", "--mode", "train", "--out", str(out), "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == printed
+    runs = tmp_path / "runs"
+    make_run(runs, "TSN-ResNet18-f2", "synthetic-temporal", top1=30.0)
+    make_run(runs, "TAM-ResNet18-f2", "synthetic-temporal", top1=80.0)
+    assert main(["report", str(runs), "--out", str(tmp_path / "report"), "--bench", str(out)]) == 0
+    table = pd.read_csv(tmp_path / "report" / "tables" / "table8_measured.csv").set_index("model")
+    assert table.loc["TAM-ResNet18-f2", "top1"] == 80.0 and table.loc["TSN-ResNet18-f2", "top1"] == 30.0
+    assert table.loc["TAM-ResNet18-f2", "train_clips_per_s"] == pytest.approx(printed[1]["train_clips_per_s"])
+    assert table.loc["TSN-ResNet18-f2", "train_vs_first"] == 1.0
+    assert (tmp_path / "report" / "figures" / "accuracy_vs_throughput.png").stat().st_size > 5000
+
+
+def test_the_printed_table8_row_is_matched_by_name():
+    import pandas as pd
+
+    from benchmark.analysis.measured_cost import printed_name, table8
+    from benchmark.analysis.printed import load_printed
+
+    assert printed_name("TAM-ResNet50-f8") == "TAM-ResNet50" and printed_name("TSN-ResNet50-tp-f32") == "TSN-ResNet50-tp"
+    bench = pd.DataFrame([{"model": "TAM-ResNet50-f8", "device": "cpu", "batch": 2, "size": 112,
+                           "train_clips_per_s": 3.0}])
+    row = table8(bench, pd.DataFrame(columns=["model", "top1"]), load_printed("table8")).iloc[0]
+    assert (row["paper_clips_per_s"], row["paper_max_batch"], row["paper_top1"]) == (14.2, 48, 76.2)

@@ -245,3 +245,20 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str, *, max_classes: i
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path), None
+
+
+def plot_accuracy_vs_throughput(rows: pd.DataFrame, path: Path) -> tuple[Path | None, str | None]:
+    """Top-1 against measured training throughput, one point per model (Table 8 as a picture)."""
+    rows = rows.dropna(subset=["top1", "train_clips_per_s"])
+    if rows.empty:
+        return None, "no model has both a measured throughput and an accuracy"
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.scatter(rows["train_clips_per_s"], rows["top1"], s=60, color="#4c72b0")
+    for r in rows.itertuples():
+        ax.annotate(r.model, (r.train_clips_per_s, r.top1), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    first = rows.iloc[0]
+    ax.set_xlabel(f"training clips/s ({first['device']}, batch {int(first['batch'])}, {int(first['size'])} px)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path), None

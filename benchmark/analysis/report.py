@@ -125,6 +125,7 @@ class ReportContext:
     out: Path
     page: _Page
     printed: bool = False  # the source is the paper itself: show its printed tables
+    bench: pd.DataFrame | None = None  # measured speed/memory (benchmark.analysis.measured_cost.load_bench)
     written: dict[str, list[str]] = field(default_factory=lambda: {"tables": [], "figures": [], "skipped": []})
 
     def __post_init__(self) -> None:
@@ -150,7 +151,8 @@ class ReportContext:
             self.written["figures"].append(f"figures/{fig.name}")
 
 
-def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "", printed: bool = False) -> dict:
+def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "", printed: bool = False,
+                 bench: pd.DataFrame | None = None) -> dict:
     """Write index.html, report.md, tables/*.csv and figures/*.png under ``out``; returns what was written."""
     start = time.perf_counter()
     out = Path(out)
@@ -162,7 +164,7 @@ def build_report(table: pd.DataFrame, out: str | Path, *, source: str = "", prin
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from exc
-    report = ReportContext(table, out, _Page("stbench report"), printed)
+    report = ReportContext(table, out, _Page("stbench report"), printed, bench)
     report.page.para(f"Source: {source or 'results table'}. {len(table)} runs, "
                      f"{len(report.done)} finished with an accuracy.")
     states = table["state"].value_counts().to_dict()

@@ -64,8 +64,13 @@ def cmd_metrics(args) -> int:
 def cmd_report(args) -> int:
     from benchmark.analysis.report import build_report
 
-    written = build_report(_collect(args), args.out, source=_source(args),
-                           printed=args.reference == PAPER)
+    bench = None
+    if args.bench:
+        from benchmark.analysis.measured_cost import load_bench
+
+        bench = load_bench(args.bench)
+    written = build_report(_collect(args), args.out, source=_source(args), printed=args.reference == PAPER,
+                           bench=bench)
     print(f"report: {args.out}/index.html and report.md; {len(written['figures'])} figures, "
           f"{len(written['tables'])} tables ({written['seconds']} s)")
     for line in written["skipped"]:
@@ -105,6 +110,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="HTML + Markdown report with the paper's tables and figures")
     _add_source(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--bench", action="append", metavar="FILE", default=[],
+                   help="measured speed/memory from 'stbench bench --out FILE' (Table 8 section); repeatable")
     p.set_defaults(func=cmd_report)
 
     p = subparsers.add_parser("compare", help="fair comparison of a new module, with paired bootstrap CIs",

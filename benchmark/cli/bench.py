@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per model first (default 2)")
     p.add_argument("--classes", type=int, default=400, help="classifier size (default 400)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--out", metavar="FILE", help="also write the records as JSON (for 'stbench report --bench FILE')")
     p.set_defaults(func=_bench)
 
 
@@ -36,6 +37,10 @@ def _bench(args) -> int:
                              warmup=args.warmup, num_classes=args.classes, max_batch=args.max_batch,
                              memory_budget_mb=args.memory_budget)
     records = run_bench(args.models, settings)
+    if args.out:
+        from benchmark.engine.rundir import write_bytes_atomic
+
+        write_bytes_atomic(args.out, (json.dumps(records, indent=1) + "\n").encode())
     if args.format == "json":
         print(json.dumps(records, indent=1))
     elif args.format == "csv":
