@@ -113,6 +113,8 @@ def _launch(args) -> int:
     report = launch(exp, executor=args.executor, profile=args.profile, parallel=args.parallel,
                     hold=args.hold, only=only)
     print(f"{exp.name}: {report.summary()}")
+    for run_id, owner in report.owned.items():
+        print(f"  {run_id}: not started here, owned by {owner}")
     if report.waited:  # the runs have ended: show how
         print(format_table(status(exp)))
         return 1 if report.failed or report.blocked else 0

@@ -25,6 +25,7 @@ from benchmark.engine.checkpoint import (
     resume_checkpoint,
 )
 from benchmark.engine.checkpoint_policy import CheckpointPolicy
+from benchmark.engine.claim import held
 from benchmark.engine.distributed import (
     DistInfo,
     all_sum,
@@ -251,7 +252,8 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
     device = run_device(cfg)
     info = init_distributed(device.type)
     try:
-        return _Trainer(cfg, Path(run_dir), info, device, signals).run(resume)
+        with held(run_dir, "train", active=info.is_main):  # a launch's job already holds it
+            return _Trainer(cfg, Path(run_dir), info, device, signals).run(resume)
     finally:
         shutdown(info)
 

@@ -4,9 +4,12 @@ An executor is one class in one file (built in: ``benchmark/launch/executors/``;
 in ``STBENCH_PLUGINS``), registered with :func:`register_executor`. ``launch``, ``status`` and
 ``cancel`` only talk to this interface, so nothing else in stbench knows executor names:
 
-- ``submit``: start or queue the jobs of a :class:`LaunchPlan` and record each submission in its
-  run directory (:func:`benchmark.launch.record.add_submission`);
-- ``observe``: the state of the jobs of submission records, as :class:`JobView`;
+- ``submit``: start or queue the jobs of a :class:`LaunchPlan`, each run claimed right before
+  (:func:`benchmark.launch.ownership.claim_before_start`; the claim's token goes to the job as its
+  ``grant``), and record each submission in its run directory
+  (:func:`benchmark.launch.record.add_submission`) before the job can start;
+- ``observe``: the state of the jobs of submission records, as :class:`JobView` (also what
+  ``claim_alive`` asks about the job a claim names);
 - ``cancel``: stop the jobs of submission records;
 - ``record`` / ``describe``: what a submission record holds besides the job id, and how status
   shows its job.
@@ -62,14 +65,19 @@ class LaunchReport:
     job_ids: dict[str, str] = field(default_factory=dict)  # run id -> job id
     failed: dict[str, str] = field(default_factory=dict)  # run id -> error (executors that wait)
     blocked: list[str] = field(default_factory=list)  # upstream failed, not run (executors that wait)
+    owned: dict[str, str] = field(default_factory=dict)  # run id -> who owns it (another launch or job)
     seconds: float = 0.0
     waited: bool = False  # the executor waited for the runs to end (failed/blocked are final)
+    launch_id: str = ""  # this launch's id, as the claims of its runs name it
 
     def summary(self) -> str:
         text = (f"submitted {len(self.submitted)}, skipped {len(self.skipped_done)} done and "
-                f"{len(self.skipped_active)} queued/running ({self.seconds:.1f} s)")
+                f"{len(self.skipped_active)} queued/running ({self.seconds:.1f} s"
+                + (f"; launch {self.launch_id})" if self.launch_id else ")"))
         if self.failed or self.blocked:
             text += f"; {len(self.failed)} failed, {len(self.blocked)} not run (upstream failed)"
+        if self.owned:
+            text += f"; {len(self.owned)} left to their owners (other launches or jobs)"
         return text
 
 
@@ -92,6 +100,7 @@ class LaunchPlan:
     views: dict[str, Any]  # run id -> benchmark.launch.observe.RunView
     folder: Path
     name: str  # the experiment's name (job names)
+    launch_id: str = ""  # this launch, as its claims name it (benchmark.engine.claim)
 
 
 class Executor:
@@ -119,6 +128,16 @@ class Executor:
 
     def cancel(self, submissions: list[dict]) -> None:
         raise NotImplementedError
+
+    def claim_alive(self, claim: dict) -> bool | None:
+        """Whether the job a run's claim names (``claim["job_id"]``) may still run: True, False
+        (gone), None (cannot tell: the claim is then left alone). By default from ``observe``."""
+        sub = {"job_id": claim["job_id"], "host": claim.get("host"), "submitted": claim.get("time"),
+               "executor": self.name}
+        view = self.observe({"claim": sub}).get("claim")
+        if view is None or view.state == UNKNOWN:
+            return None
+        return view.active
 
     def record(self, job_id: str) -> dict:
         """Fields of the submission record besides the common ones (job id, folder, host, ...)."""

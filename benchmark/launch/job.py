@@ -24,16 +24,22 @@ log = logging.getLogger(__name__)
 
 
 class RunJob:
-    def __init__(self, run_id: str, config: dict, run_dir: str | Path, threads: int | None = None):
+    """``grant``: the token of the launch's claim of the run; the job takes the claim over with it
+    (and again after a requeue), trains, and releases it at the end."""
+
+    def __init__(self, run_id: str, config: dict, run_dir: str | Path, threads: int | None = None,
+                 grant: str | None = None):
         self.run_id = run_id
         self.config = config
         self.run_dir = str(run_dir)
         self.threads = threads
+        self.grant = grant
 
     def __call__(self) -> dict:
         import torch
 
         from benchmark.engine import RunPreempted, train
+        from benchmark.engine.claim import held
         from benchmark.engine.distributed import ddp_env_from_slurm
 
         if self.threads:
@@ -41,18 +47,22 @@ class RunJob:
         # One task per GPU: the DDP environment, and this task's GPU only, before CUDA starts.
         ddp_env_from_slurm(one_gpu_per_task=True)
         _log_to_stderr()
-        try:
-            return train(self.config, self.run_dir, resume="auto")
-        except RunPreempted as exc:
-            log.warning("%s: %s", self.run_id, exc)
-            _requeue_if_still_running()
-            sys.exit(-1)
+        # Rank 0 holds the claim for the whole job (train() finds it already held by this process).
+        with held(self.run_dir, "job", active=int(os.environ.get("RANK", "0")) == 0, grant=self.grant,
+                  job_id=_slurm_job_id()):
+            try:
+                return train(self.config, self.run_dir, resume="auto")
+            except RunPreempted as exc:
+                log.warning("%s: %s", self.run_id, exc)
+                _requeue_if_still_running()
+                sys.exit(-1)
 
     def checkpoint(self, *args, **kwargs):
         """submitit's own pre-emption hook: resubmit unchanged; the engine resumes from ``last.pt``."""
         import submitit
 
-        return submitit.helpers.DelayedSubmission(RunJob(self.run_id, self.config, self.run_dir, self.threads))
+        return submitit.helpers.DelayedSubmission(
+            RunJob(self.run_id, self.config, self.run_dir, self.threads, self.grant))
 
     def __repr__(self) -> str:
         return f"RunJob({self.run_id!r})"
@@ -68,6 +78,13 @@ def _log_to_stderr() -> None:
     handler.setFormatter(logging.Formatter(f"%(asctime)s rank {os.environ.get('RANK', '0')} %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+def _slurm_job_id() -> str | None:
+    """This job's id as the launch recorded it (``123``, or ``123_4`` for an array task); None
+    outside SLURM (the claim then keeps what the launch wrote)."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def _requeue_if_still_running() -> None:

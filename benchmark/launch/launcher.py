@@ -4,17 +4,24 @@ What to submit is decided from the results store (:func:`benchmark.launch.observ
 done runs are skipped, queued or running ones are left alone, failed, cancelled, interrupted and
 never-submitted ones are submitted, and so are the dependents of anything resubmitted. How and
 where the jobs run is the executor's business (:mod:`benchmark.launch.executor`).
+
+Several launches may run at once (shells, nodes): each claims a run right before starting it
+(:mod:`benchmark.launch.ownership`), so a run is started by one of them only; the others report
+who owns it (``report.owned``).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
+from benchmark.engine.claim import describe
 from benchmark.grid.spec import Experiment, PlannedRun
 from benchmark.launch.cluster_profile import ClusterProfile
 from benchmark.launch.executor import EXECUTORS, LaunchOptions, LaunchPlan, LaunchReport
 from benchmark.launch.observe import RunView, observe
+from benchmark.launch.ownership import live_owner
 
 __all__ = ["EXECUTORS", "LaunchReport", "launch", "plan_submissions"]
 
@@ -52,7 +59,8 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
     as dependencies). Local launches block until their runs end; SLURM ones return.
 
     ``on_event(event, run_id, detail)`` (local executor) is told ``started``, ``done``, ``failed``
-    (detail: the error) and ``blocked`` as they happen, e.g. to drive a progress bar.
+    (detail: the error), ``blocked`` and ``owned`` (left to another launch or job; detail: who) as
+    they happen, e.g. to drive a progress bar.
     """
     chosen = EXECUTORS.get(executor, "executor")
     t0 = time.time()
@@ -67,10 +75,16 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
         skipped_active=[v.run_id for v in mine if v.active and v.run_id not in submit_ids],
         waited=chosen.waits,
     )
+    for run_id in report.skipped_active:
+        owner = views[run_id].owner or live_owner(views[run_id].run.run_dir)[0]
+        if owner is not None:
+            report.owned[run_id] = owner if isinstance(owner, str) else describe(owner)
     options = chosen.prepare(LaunchOptions(profile=profile, parallel=parallel, hold=hold,
                                            on_event=on_event or (lambda *a: None)))
     _cancel_jobs([v for v in views.values() if v.job_id in to_cancel])
-    chosen.submit(LaunchPlan(to_submit, views, experiment.output / ".submitit", experiment.name), options, report)
+    plan = LaunchPlan(to_submit, views, experiment.output / ".submitit", experiment.name, uuid.uuid4().hex[:8])
+    report.launch_id = plan.launch_id
+    chosen.submit(plan, options, report)
     report.seconds = time.time() - t0
     return report
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmark.engine import claim as claims
 from benchmark.engine import rundir
 from benchmark.engine.rundir import RunFiles, best_top1, read_run
 from benchmark.grid.spec import Experiment, PlannedRun
@@ -23,6 +24,7 @@ from benchmark.launch.executor import (
     Executor,
     JobView,
 )
+from benchmark.launch.ownership import judge as judge_claim
 from benchmark.launch.record import last_submission
 
 #: What ``status`` shows (docs/run-directory.md): the files' states plus the job's view.
@@ -39,8 +41,9 @@ class RunView:
     job_id: str | None
     executor: str | None
     elapsed_s: float | None
-    active: bool  # a job for this run is queued or running: never submit it again
+    active: bool  # a job for this run is queued or running, or a live owner claims it: never submit it again
     submission: dict | None = None  # the last launch record entry
+    owner: str | None = None  # who claims it when no known job runs it (benchmark.engine.claim.describe)
 
     @property
     def run_id(self) -> str:
@@ -97,6 +100,32 @@ def _state(files: RunFiles, job: JobView | None, sub: dict | None) -> tuple[str,
     return (rundir.PLANNED if state == rundir.PENDING else state), reason
 
 
+def _claimed(run: PlannedRun, sub: dict | None, job: JobView | None) -> tuple[str, str, str] | None:
+    """``(state, reason, owner)`` of a run no known job runs but a live owner claims (a launch about to
+    start it, its job, a ``stbench train``); None when unclaimed or its owner is gone."""
+    try:
+        claim = claims.read_claim(run.run_dir)
+    except claims.ClaimError as exc:  # e.g. no permission: may be owned, never start it twice
+        return rundir.UNKNOWN, str(exc), "an unreadable claim"
+    if claim is None:
+        return None
+
+    def judge(c: dict) -> bool | None:
+        if sub and (c.get("job_id"), c.get("executor")) == (sub.get("job_id"), sub.get("executor")):
+            return None if job is None or job.state == UNKNOWN else job.active  # asked already
+        return judge_claim(c)
+
+    alive = claims.alive(claim, judge)
+    who = claims.describe(claim)
+    if alive is None:
+        return rundir.UNKNOWN, f"claimed by {who}; cannot tell whether it is alive (left alone)", who
+    if not alive:
+        return None
+    if claim.get("holder") == "launch":
+        return rundir.PENDING, f"queued: claimed by {who}, not started yet", who
+    return rundir.RUNNING, f"running in {who}", who
+
+
 def _blocked_by(run: PlannedRun, views: dict[str, RunView]) -> str | None:
     for up in run.depends_on:
         upstream = views.get(up)
@@ -108,6 +137,11 @@ def _blocked_by(run: PlannedRun, views: dict[str, RunView]) -> str | None:
 def _view(run: PlannedRun, sub: dict | None, job: JobView | None, views: dict[str, RunView]) -> RunView:
     files = read_run(run.run_dir)
     state, reason = _state(files, job, sub)
+    active = job is not None and job.active
+    claimed = None if active or state == rundir.DONE else _claimed(run, sub, job)
+    owner = None
+    if claimed is not None:
+        (state, reason, owner), active = claimed, True
     if state in (rundir.PLANNED, rundir.CANCELLED):
         blocked = _blocked_by(run, views)
         if blocked:
@@ -118,7 +152,7 @@ def _view(run: PlannedRun, sub: dict | None, job: JobView | None, views: dict[st
     return RunView(
         run=run, state=state, reason=reason, epoch=int(files.epoch or 0), best_top1=best_top1(run.run_dir, files),
         job_id=sub["job_id"] if sub else None, executor=sub.get("executor") if sub else None,
-        elapsed_s=elapsed, active=job is not None and job.active, submission=sub,
+        elapsed_s=elapsed, active=active, submission=sub, owner=owner,
     )
 
 

@@ -26,13 +26,14 @@ def last_submission(run_dir: str | Path) -> dict | None:
 
 
 def add_submission(run_dir: str | Path, *, job_id: str, executor: str, folder: str | Path,
-                   depends_on: list[str] | None = None, profile: str | None = None) -> dict:
-    """Append one submission; ``folder`` holds the job's logs; the executor adds its own fields."""
+                   depends_on: list[str] | None = None, profile: str | None = None, launch_id: str | None = None) -> dict:
+    """Append one submission; ``folder`` holds the job's logs; ``launch_id`` the launch that made it
+    (as its claims name it); the executor adds its own fields."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     entry = {"job_id": str(job_id), "executor": executor, "profile": profile, "folder": str(folder),
              "depends_on_jobs": list(depends_on or []), "submitted": now_iso(),
-             "host": socket.gethostname()}
+             "host": socket.gethostname(), "launch_id": launch_id}
     entry.update(EXECUTORS.get(executor, "launch record").record(str(job_id)))
     write_json_atomic(run_dir / LAUNCH, {"submissions": [*submissions(run_dir), entry]})
     return entry

@@ -102,6 +102,12 @@ def cancel(job_ids: list[str]) -> None:
         _run(["scancel", *sorted(set(map(str, job_ids)))])
 
 
+def release(job_ids: list[str]) -> None:
+    """Release held jobs (an array's id releases all of its tasks)."""
+    if job_ids:
+        _run(["scontrol", "release", *sorted(set(map(str, job_ids)))])
+
+
 def node_limits(partition: str | None) -> tuple[int, int]:
     """(largest CPU count, largest GPU count) of the partition's nodes."""
     cmd = ["sinfo", "-h", "-N", "-o", "%c|%G"] + (["-p", partition] if partition else [])

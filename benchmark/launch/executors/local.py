@@ -13,8 +13,8 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 
+from benchmark.engine.claim import pid_alive, process_start, release
 from benchmark.launch.executor import (
     ENDED,
     RUNNING,
@@ -25,32 +25,10 @@ from benchmark.launch.executor import (
     register_executor,
 )
 from benchmark.launch.job import RunJob
+from benchmark.launch.ownership import claim_before_start, ended_elsewhere
 from benchmark.launch.record import add_submission
 
 log = logging.getLogger(__name__)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def process_start(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None.
-
-    Together with the PID it names one process: a PID alone may be reused by another process after
-    the run's own has ended (or after a reboot)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
 
 
 def _alive(sub: dict) -> bool | None:
@@ -61,7 +39,7 @@ def _alive(sub: dict) -> bool | None:
         pid = int(sub["job_id"])
     except (TypeError, ValueError):
         return None
-    return _pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
+    return pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
 
 
 def _last_line(text: str) -> str:
@@ -101,7 +79,11 @@ class LocalExecutor(Executor):
 
 
 class _Scheduler:
-    """Start runs whose upstreams are done, at most ``parallel`` at a time, until none is left."""
+    """Start runs whose upstreams are done, at most ``parallel`` at a time, until none is left.
+
+    Each run is claimed right before it starts (not at planning: another launch may have taken it
+    since); one owned elsewhere is left to its owner, and its dependents here wait until it is
+    done there (or not run, if it ends there without a result)."""
 
     def __init__(self, executor: LocalExecutor, plan: LaunchPlan, parallel: int, report, on_event):
         self.executor, self.plan, self.parallel = executor, plan, parallel
@@ -110,23 +92,42 @@ class _Scheduler:
         self.done = {rid for rid, v in plan.views.items() if v.state == "done"}
         self.bad: set[str] = set()
         self.queue = list(plan.runs)
-        self.running: dict[str, object] = {}  # run id -> submitit job
+        self.running: dict[str, tuple[object, str]] = {}  # run id -> (submitit job, claim token)
 
     def run(self) -> None:
-        while self.queue or self.running:
-            self._start_ready()
-            self._reap()
-            if self.queue and not self.running and not any(
-                all(up in self.done for up in r.depends_on) for r in self.queue
-            ):
-                # Waiting on upstream runs queued elsewhere (another launch): nothing to start here.
-                self.report.blocked.extend(r.run_id for r in self.queue)
-                return
-            time.sleep(0.3)
+        try:
+            while self.queue or self.running:
+                self._start_ready()
+                self._reap()
+                waiting = self._upstreams_elsewhere()
+                if self.queue and not self.running and not waiting and not any(
+                    all(up in self.done for up in r.depends_on) for r in self.queue
+                ):
+                    # Waiting on upstream runs nobody runs: nothing to start here.
+                    self.report.blocked.extend(r.run_id for r in self.queue)
+                    return
+                time.sleep(0.3)
+        finally:
+            for run_id, (_, token) in self.running.items():  # interrupted: the jobs keep their own claims
+                release(self.plan.views[run_id].run.run_dir, token)
+
+    def _upstreams_elsewhere(self) -> bool:
+        """Poll the upstreams run by others: done there -> done here; ended there without a
+        result -> failed here. True while some are still going."""
+        mine = {r.run_id for r in self.queue} | set(self.running)
+        ups = {up for r in self.queue for up in r.depends_on} - mine - self.done - self.bad
+        going = False
+        for up in sorted(ups):
+            state = ended_elsewhere(self.plan.views[up].run)
+            if state == "done":
+                self.done.add(up)
+            elif state == "active":
+                going = True
+            elif up in self.report.owned:  # it was owned elsewhere and ended without a result
+                self.bad.add(up)
+        return going
 
     def _start_ready(self) -> None:
-        import submitit
-
         for run in list(self.queue):
             if any(up in self.bad for up in run.depends_on):
                 self.queue.remove(run)
@@ -135,24 +136,49 @@ class _Scheduler:
                 log.warning("%s: not run, an upstream run failed", run.run_id)
                 self.on_event("blocked", run.run_id, None)
             elif len(self.running) < self.parallel and all(up in self.done for up in run.depends_on):
-                ex = submitit.LocalExecutor(folder=self.plan.folder / "%j")
-                ex.update_parameters(timeout_min=60 * 24 * 30)
-                job = ex.submit(RunJob(run.run_id, run.config, run.run_dir, self.threads))
-                job_id = str(job.job_id)
-                add_submission(run.run_dir, job_id=job_id, executor=self.executor.name,
-                               folder=self.plan.folder / job_id)
-                self.report.submitted.append(run.run_id)
-                self.report.job_ids[run.run_id] = job_id
-                self.running[run.run_id] = job
                 self.queue.remove(run)
-                log.info("started %s (pid %s)", run.run_id, job_id)
-                self.on_event("started", run.run_id, None)
+                self._start(run)
+
+    def _start(self, run) -> None:
+        import submitit
+
+        claim = claim_before_start(run, self.plan, self.report)
+        if claim is None:
+            if run.run_id in self.report.owned:
+                log.info("%s: left to its owner, %s", run.run_id, self.report.owned[run.run_id])
+                self.on_event("owned", run.run_id, self.report.owned[run.run_id])
+            else:
+                self.done.add(run.run_id)
+            return
+        try:
+            ex = submitit.LocalExecutor(folder=self.plan.folder / "%j")
+            ex.update_parameters(timeout_min=60 * 24 * 30)
+            job = ex.submit(RunJob(run.run_id, run.config, run.run_dir, self.threads, grant=claim["token"]))
+        except BaseException:
+            release(run.run_dir, claim["token"])
+            raise
+        job_id = str(job.job_id)
+        # The PID is known only once the process exists: if its record cannot be written, the job
+        # is stopped at once (it is still importing), so no job runs untracked.
+        try:
+            add_submission(run.run_dir, job_id=job_id, executor=self.executor.name, folder=self.plan.folder / job_id,
+                           launch_id=self.plan.launch_id)
+        except BaseException:
+            self.executor.cancel([{"job_id": job_id, "host": socket.gethostname(), "proc_start": None}])
+            raise
+        self.report.submitted.append(run.run_id)
+        self.report.job_ids[run.run_id] = job_id
+        self.running[run.run_id] = (job, claim["token"])
+        log.info("started %s (pid %s)", run.run_id, job_id)
+        self.on_event("started", run.run_id, None)
 
     def _reap(self) -> None:
-        for run_id, job in list(self.running.items()):
+        for run_id, (job, token) in list(self.running.items()):
             if not job.done():
                 continue
             del self.running[run_id]
+            # Released by the job itself, unless it died before taking the claim over.
+            release(self.plan.views[run_id].run.run_dir, token)
             error = job.exception()
             if error is None:
                 self.done.add(run_id)

@@ -6,6 +6,11 @@ tasks of an array submitted now (the usual case: f16 on f8, f32 on f16, ...), it
 with ``aftercorr`` (task i waits for task i); otherwise each run is its own job with ``afterok``.
 ``kill-on-invalid-dep`` makes SLURM cancel the dependents of a failed run instead of leaving them
 pending forever.
+
+Each wave's runs are claimed right before it is submitted; a run another launch owns is left to it
+(its dependents here wait on its SLURM job when its claim names one). Jobs are submitted held,
+recorded in ``launch.json`` and in the claim (which then names the job, so it covers the time
+until the job starts and takes it over), and only then released: no job runs untracked.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as _dt
 import logging
 from pathlib import Path
 
+from benchmark.engine.claim import read_claim, release, update
 from benchmark.errors import StbenchError
 from benchmark.launch import scheduler
 from benchmark.launch.cluster_profile import ClusterProfile, load_profile
@@ -34,6 +40,7 @@ from benchmark.launch.executor import (
     register_executor,
 )
 from benchmark.launch.job import RunJob
+from benchmark.launch.ownership import claim_before_start
 from benchmark.launch.record import add_submission
 
 log = logging.getLogger(__name__)
@@ -110,6 +117,13 @@ class SlurmExecutor(Executor):
                 out[run_id] = JobView(QUEUED, "PENDING", None, "not yet in the scheduler's records")
         return out
 
+    def claim_alive(self, claim: dict) -> bool | None:
+        """A job in neither squeue nor sacct (and not just submitted) is gone."""
+        if not scheduler.available():
+            return None
+        view = self.observe({"claim": {"job_id": claim["job_id"], "submitted": claim.get("time")}}).get("claim")
+        return False if view is None else view.active
+
     def cancel(self, submissions: list[dict]) -> None:
         scheduler.cancel([s["job_id"] for s in submissions])
 
@@ -125,11 +139,17 @@ class _Waves:
             executor, plan, options.profile, options.hold, report)
         submit_ids = {r.run_id for r in plan.runs}
         views = plan.views.values()
-        self.job_of = {v.run_id: v.job_id for v in views if v.active and v.run_id not in submit_ids}
+        others = [v for v in views if v.active and v.run_id not in submit_ids]
+        self.job_of = {v.run_id: v.job_id for v in others if v.job_id and v.owner is None}
         self.array_of: dict[str, tuple[str, int, int]] = {}  # run id -> (array id, task index, array size)
+        self.claims: dict[str, dict] = {}  # run id -> this launch's claim
+        # owned by another launch or process that has no job here to depend on
+        self.elsewhere = {v.run_id for v in others if v.run_id not in self.job_of}
+        self.done = {v.run_id for v in views if v.state == "done"}  # and those finished meanwhile
 
     def _waits_on(self, run) -> bool:
-        return all(up in self.job_of or self.plan.views[up].state == "done" for up in run.depends_on)
+        return all(up in self.job_of or up in self.elsewhere or up in self.done
+                   for up in run.depends_on)
 
     def submit(self) -> None:
         pending = list(self.plan.runs)
@@ -139,15 +159,44 @@ class _Waves:
                 self._refuse(pending)
             ready_ids = {r.run_id for r in ready}
             pending = [r for r in pending if r.run_id not in ready_ids]
+            ready = self._claim(ready)
             free = [r for r in ready if not any(up in self.job_of for up in r.depends_on)]
             if free:
                 self._submit_array(free, None)
             self._submit_dependent([r for r in ready if any(up in self.job_of for up in r.depends_on)])
 
+    def _claim(self, runs) -> list:
+        """The runs of a wave this launch claims; the others are left to their owners."""
+        mine = []
+        for run in runs:
+            up = next((u for u in run.depends_on if u in self.elsewhere), None)
+            if up is not None:
+                self.elsewhere.add(run.run_id)
+                who = self.report.owned.get(up) or self.plan.views[up].owner or "another launch"
+                self.report.owned[run.run_id] = f"its upstream {up}'s owner ({who})"
+                continue
+            claim = claim_before_start(run, self.plan, self.report)
+            if claim is not None:
+                self.claims[run.run_id] = claim
+                mine.append(run)
+            elif run.run_id in self.report.owned:
+                owner = self._owner_job(run)
+                if owner:
+                    self.job_of[run.run_id] = owner
+                else:
+                    self.elsewhere.add(run.run_id)
+            else:  # done since planning
+                self.done.add(run.run_id)
+        return mine
+
+    def _owner_job(self, run) -> str | None:
+        claim = read_claim(run.run_dir) or {}
+        return claim.get("job_id") if claim.get("executor") == self.executor else None
+
     def _refuse(self, pending) -> None:
         views, pending_ids = self.plan.views, {r.run_id for r in pending}
         stuck = [f"{r.run_id} (upstream {up}: {views[up].state})" for r in pending for up in r.depends_on
-                 if up not in pending_ids and up not in self.job_of and views[up].state != "done"]
+                 if up not in pending_ids and up not in self.job_of and up not in self.done]
         if stuck:
             raise StbenchError("runs whose upstream is neither done, queued nor being launched "
                                "(launch the upstream too, e.g. widen --runs): " + ", ".join(stuck))
@@ -179,25 +228,47 @@ class _Waves:
 
         folder: Path = self.plan.folder
         ex = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=self.prof.max_requeues)
-        ex.update_parameters(**sbatch_parameters(self.prof, name, self.hold, dependency))
+        # Always held: released once recorded (unless --hold), so no job runs untracked.
+        ex.update_parameters(**sbatch_parameters(self.prof, name, True, dependency))
         return ex
 
-    def _submit_array(self, runs, dependency: str | None) -> None:
+    def _jobs(self, runs, dependency: str | None) -> list:
         ex = self._executor(self.plan.name if len(runs) > 1 else runs[0].run_id, dependency)
         threads = self.prof.cpus_per_task
+        tasks = [RunJob(r.run_id, r.config, r.run_dir, threads, grant=self.claims[r.run_id]["token"]) for r in runs]
         try:
             if len(runs) == 1:
-                jobs = [ex.submit(RunJob(runs[0].run_id, runs[0].config, runs[0].run_dir, threads))]
-            else:
-                with ex.batch():
-                    jobs = [ex.submit(RunJob(r.run_id, r.config, r.run_dir, threads)) for r in runs]
+                return [ex.submit(tasks[0])]
+            with ex.batch():
+                return [ex.submit(task) for task in tasks]
         except Exception as exc:  # sbatch's refusal (e.g. memory above the node's) as one clear line
+            for r in runs:
+                release(r.run_dir, self.claims[r.run_id]["token"])
             raise StbenchError(f"sbatch refused the job(s) of {runs[0].run_id}...: {exc}") from exc
+
+    def _record(self, runs, jobs, deps: list[str]) -> None:
+        """launch.json and the claims name the held jobs; if that fails they are cancelled."""
+        try:
+            for run, job in zip(runs, jobs):
+                job_id = str(job.job_id)
+                add_submission(run.run_dir, job_id=job_id, executor=self.executor, folder=self.plan.folder / job_id,
+                               depends_on=deps, profile=self.prof.name, launch_id=self.plan.launch_id)
+                self.claims[run.run_id] = update(run.run_dir, self.claims[run.run_id], executor=self.executor,
+                                                 job_id=job_id)
+        except BaseException:
+            scheduler.cancel([str(j.job_id) for j in jobs])
+            for r in runs:
+                release(r.run_dir, self.claims[r.run_id]["token"])
+            raise
+
+    def _submit_array(self, runs, dependency: str | None) -> None:
+        jobs = self._jobs(runs, dependency)
         deps = dependency.split(":", 1)[1].split(":") if dependency else []
+        self._record(runs, jobs, deps)
+        if not self.hold:
+            scheduler.release(sorted({str(j.job_id).split("_")[0] for j in jobs}))
         for index, (run, job) in enumerate(zip(runs, jobs)):
             job_id = str(job.job_id)
-            add_submission(run.run_dir, job_id=job_id, executor=self.executor, folder=self.plan.folder / job_id,
-                           depends_on=deps, profile=self.prof.name)
             self.job_of[run.run_id] = job_id
             if len(runs) > 1:
                 self.array_of[run.run_id] = (job_id.split("_")[0], index, len(runs))
