@@ -86,19 +86,41 @@ def cmd_mini(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from benchmark.data.prepare import index_tree
+    from benchmark.data.dataset_config import dataset_file_beside, write_dataset_file
+    from benchmark.data.prepare import index_tree, read_names
 
-    out = Path(args.out)
+    out, root = Path(args.out), Path(args.root)
     classes_file = Path(args.classes) if args.classes else out.with_name("classes.txt")
-    n, sep = index_tree(Path(args.root), out, classes_file,
-                        Path(args.classes_from) if args.classes_from else None)
+    classes_from = Path(args.classes_from) if args.classes_from else None
+    n, sep = index_tree(root, out, classes_file, classes_from)
     note = " (paths contain spaces: set `separator: \";\"`)" if sep == ";" else ""
     print(f"{out}: {n} videos; classes in {classes_file}{note}")
+    names = classes_from or classes_file
+    # Everything `check`, `train` and experiments need besides the list, so the list alone suffices.
+    dataset = dataset_file_beside(out)
+    write_dataset_file(dataset, {
+        "name": _dataset_name(root), "format": "video", "root": str(root.resolve()),
+        "train_list": str(out.resolve()), "val_list": str(out.resolve()),
+        "num_classes": len(read_names(names)), "classes": str(names.resolve()),
+        "separator": ";" if sep == ";" else None, "decoder": "pyav",
+    })
+    print(f"dataset: {dataset}")
+    print(f"  check it:    stbench data check {out}")
+    print(f"  train on it: stbench train TSN-ResNet18-f8 --dataset {dataset}")
+    if classes_from:
+        print(f"  validate on it: stbench train ... --set dataset.val_list={out.resolve()}")
     return 0
 
 
+def _dataset_name(root: Path) -> str:
+    """The dataset's name for run ids: the tree's folder, or its parent's for a split folder."""
+    root = root.resolve()
+    split_names = ("train", "training", "val", "validation", "test", "testing")
+    return root.parent.name if root.name.lower() in split_names and root.parent.name else root.name
+
+
 def _check_config(args):
-    from benchmark.data.dataset_config import PRESETS, DataConfig, resolve_data_config
+    from benchmark.data.dataset_config import PRESETS, resolve_data_config
     from benchmark.strict_config import load_yaml
 
     if args.dataset:
@@ -108,18 +130,32 @@ def _check_config(args):
         return resolve_data_config(spec, f"{args.dataset}: dataset"), args.split
     if not args.list:
         raise ConfigError("give a LIST file or --dataset NAME|YAML")
-    if args.num_classes is None:
-        raise ConfigError("--num-classes is required with a LIST (labels are checked against it)")
-    fmt = args.format
-    if fmt == "auto":
+    return _list_config(args), "train"
+
+
+def _list_config(args):
+    """The dataset of a bare LIST: its ``.dataset.yaml`` (from ``data index``) or the flags, flags first."""
+    from benchmark.data.dataset_config import dataset_file, dataset_file_beside, resolve_data_config
+
+    path = Path(args.list)
+    beside = dataset_file_beside(path)
+    settings = dataset_file(beside) if beside.is_file() else {}
+    if args.num_classes is None and "num_classes" not in settings:
+        raise ConfigError(f"{path}: --num-classes is required (labels are checked against it); no "
+                          f"{beside.name} beside the list, as `stbench data index` writes")
+    if not settings:
+        settings = {"root": str(path.parent), "resize": 256, "crop": 224}
+    flags = {"root": args.root, "num_classes": args.num_classes, "separator": args.separator,
+             "filename_template": args.template, "min_frames": args.min_frames, "decoder": args.decoder}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    if args.format != "auto":
+        settings["format"] = args.format
+    elif "format" not in settings:
         from benchmark.data.formats import sniff_format
 
-        fmt = sniff_format(Path(args.list), args.separator)
-    root = args.root if args.root is not None else str(Path(args.list).parent)
-    cfg = DataConfig(root=root, train_list=str(Path(args.list).resolve()), val_list=str(Path(args.list).resolve()),
-                     num_classes=args.num_classes, format=fmt, separator=args.separator,
-                     filename_template=args.template, min_frames=args.min_frames, resize=256, crop=224)
-    return cfg, "train"
+        settings["format"] = sniff_format(path, settings.get("separator"))
+    settings["train_list"] = settings["val_list"] = str(path.resolve())  # exactly this list
+    return resolve_data_config(settings, str(beside) if beside.is_file() else f"{path}: dataset")
 
 
 def cmd_check(args) -> int:
@@ -203,7 +239,9 @@ def _add_mini(sub) -> None:
 
 
 def _add_index(sub) -> None:
-    p = sub.add_parser("index", help="list file '<class>/<video> <label>' from a class-per-subfolder tree")
+    p = sub.add_parser("index", help="list file '<class>/<video> <label>' from a class-per-subfolder tree",
+                       description="Writes the list, the classes file and the list's dataset file "
+                                   "(train.txt -> train.dataset.yaml) that check, train and experiments read.")
     p.add_argument("root", help="folder with one subfolder per class")
     p.add_argument("--out", required=True, help="list file to write")
     p.add_argument("--classes", help="classes file to write (default: classes.txt next to --out)")
@@ -216,13 +254,14 @@ def _add_check(sub) -> None:
     p.add_argument("list", nargs="?", help="list file (frames: 4 fields, videos: 2 fields)")
     p.add_argument("--dataset", help="instead of LIST: a preset name or a YAML (a run config or a dataset mapping)")
     p.add_argument("--split", choices=("train", "val"), default="train")
-    p.add_argument("--root", help="dataset root (default: the list's folder)")
-    p.add_argument("--num-classes", type=int)
+    p.add_argument("--root", help="dataset root (default: from LIST's .dataset.yaml, else the list's folder)")
+    p.add_argument("--num-classes", type=int, help="default: from LIST's .dataset.yaml (written by data index)")
     p.add_argument("--format", default="auto",
                    help="a dataset format (frames, video, or a plugin's); default: told from the list's first line")
     p.add_argument("--separator", default=None)
-    p.add_argument("--template", default="{:05d}.jpg")
-    p.add_argument("--min-frames", type=int, default=1)
+    p.add_argument("--template", default=None, help="frame file names (default {:05d}.jpg)")
+    p.add_argument("--min-frames", type=int, default=None, help="default 1")
+    p.add_argument("--decoder", default=None, help="video decoder: pyav (default) | torchcodec")
     p.add_argument("--quick", action="store_true", help="decode only first/middle/last frames")
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_check)

@@ -1,7 +1,8 @@
 """The dataset section of a run config: a strict, self-contained ``DataConfig`` and named presets.
 
-A run YAML's ``dataset:`` is either a preset name (``mini-ssv2``), a mapping with ``preset:`` plus
-overrides (``{preset: mini-kinetics, root: /data/k400}``), or a full mapping. Whatever form it had,
+A run YAML's ``dataset:`` is either a preset name (``mini-ssv2``), a dataset YAML file
+(``lists/train.dataset.yaml``, as ``stbench data index`` writes), a mapping with ``preset:`` (a name
+or such a file) plus overrides (``{preset: mini-kinetics, root: /data/k400}``), or a full mapping. Whatever form it had,
 the resolved ``DataConfig`` holds every setting, so the run directory's ``config.yaml`` alone
 reproduces the input pipeline.
 """
@@ -15,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
+from benchmark.data.decoders.base import DECODERS
 from benchmark.data.formats.base import FORMATS
 from benchmark.errors import ConfigError
-from benchmark.strict_config import check_choice, from_dict
+from benchmark.strict_config import check_choice, from_dict, load_yaml
 
 # The multi-scale crop of TSN (and of the official code): side = scale x short side.
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -35,6 +39,8 @@ class DataConfig:
     # A registered dataset format (benchmark.data.formats): "frames" = folders of JPEGs + list
     # `<folder> <start> <end> <label>`; "video" = `<path> <label>` list or a `<class>/<video>` tree.
     format: str = "frames"
+    decoder: str = "pyav"  # video files: a registered decoder, pyav | torchcodec (same frames, other speed)
+    classes: str | None = None  # optional file of class names, one per line in label order
     separator: str | None = None  # None = any whitespace; ";" for the official Kinetics lists
     filename_template: str = "{:05d}.jpg"
     min_frames: int = 1
@@ -65,6 +71,7 @@ class DataConfig:
             raise ConfigError(f"{where}: scales must be in (0, 1], got {list(self.scales)}")
         check_choice(self.test_crops, (1, 3, 10), f"{where}: test_crops")
         FORMATS.get(self.format, f"{where}: format")
+        DECODERS.get(self.decoder, f"{where}: decoder")
         if self.separator == "":
             raise ConfigError(f"{where}: separator must be a non-empty string or null (whitespace)")
         try:
@@ -122,14 +129,34 @@ def _preset_table() -> dict[str, dict[str, Any]]:
 
 
 PRESETS = tuple(_preset_table())
+DATASET_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 def preset(name: str) -> dict[str, Any]:
-    """The preset's settings as a plain mapping (root under ``$STBENCH_DATA`` or ``./data``)."""
+    """The preset's settings as a plain mapping (root under ``$STBENCH_DATA`` or ``./data``), or
+    the mapping of a dataset YAML file when ``name`` ends in ``.yaml``/``.yml``."""
+    if name.endswith(DATASET_FILE_SUFFIXES):
+        return dataset_file(Path(name))
     table = _preset_table()
     if name not in table:
-        raise ConfigError(f"unknown dataset preset {name!r} (valid presets: {', '.join(table)})")
+        raise ConfigError(f"unknown dataset preset {name!r} (valid presets: {', '.join(table)}; "
+                          f"or a dataset YAML file)")
     return dict(table[name])
+
+
+def dataset_file(path: Path) -> dict[str, Any]:
+    """A dataset YAML (a dataset mapping, or a run config's ``dataset:``) as a mapping.
+
+    A relative ``root`` is taken from the file's folder, so the file works from any directory."""
+    data = load_yaml(path)
+    if isinstance(data, dict) and isinstance(data.get("dataset"), dict):
+        data = data["dataset"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a dataset mapping (root, train_list, val_list, num_classes, ...)")
+    data = dict(data)
+    if isinstance(data.get("root"), str) and not Path(data["root"]).expanduser().is_absolute():
+        data["root"] = str(path.parent / data["root"])
+    return data
 
 
 def resolve_data_config(spec: str | Mapping[str, Any] | DataConfig, where: str = "dataset") -> DataConfig:
@@ -138,7 +165,7 @@ def resolve_data_config(spec: str | Mapping[str, Any] | DataConfig, where: str =
         return spec
     if isinstance(spec, str):
         try:
-            return from_dict(DataConfig, preset(spec), where)
+            return from_dict(DataConfig, preset(spec), spec if spec.endswith(DATASET_FILE_SUFFIXES) else where)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     if not isinstance(spec, Mapping):
@@ -160,3 +187,19 @@ def data_config_dict(cfg: DataConfig) -> dict[str, Any]:
     out = dataclasses.asdict(cfg)
     out["scales"] = list(cfg.scales)
     return out
+
+
+def dataset_file_beside(list_path: Path) -> Path:
+    """The dataset YAML that describes a list file: ``train.txt`` -> ``train.dataset.yaml`` beside it."""
+    return list_path.with_name(f"{list_path.stem}.dataset.yaml")
+
+
+def write_dataset_file(path: Path, settings: Mapping[str, Any]) -> DataConfig:
+    """Validate ``settings`` as a dataset and write them (only these keys, in order) as a YAML file."""
+    cfg = from_dict(DataConfig, dict(settings), str(path))
+    header = ("# Written by `stbench data index`: a dataset for `stbench data check`, `stbench train "
+              "--dataset THIS_FILE`\n# and experiments (`datasets: [THIS_FILE]`). Every key of "
+              "docs/data.md may be added; val_list: your validation list.\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(dict(settings), sort_keys=False))
+    return cfg

@@ -1,12 +1,11 @@
-"""Video files decoded with PyAV: a ``<path> <label>`` list, or a ``<class>/<video>`` tree as the split."""
+"""Video files: a ``<path> <label>`` list, or a ``<class>/<video>`` tree as the split, read by the
+dataset's ``decoder`` (``pyav`` or ``torchcodec``, see ``benchmark.data.decoders``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import av
-
-from benchmark.data.decode import VideoFile, truncation_tolerance
+from benchmark.data.decoders import DECODERS, truncation_tolerance
 from benchmark.data.formats.base import FormatReader, open_entry, register_format
 from benchmark.data.listfile import VIDEO_EXTENSIONS, read_video_list, read_video_tree, tree_classes
 from benchmark.errors import DataError
@@ -15,6 +14,7 @@ from benchmark.errors import DataError
 @register_format("video")
 class VideoFiles(FormatReader):
     def read_entries(self, cfg, split):
+        DECODERS.get(cfg.decoder, f"dataset {cfg.name}: decoder").require()
         source = cfg.split_source(split)
         if source.is_dir():
             # Labels come from the training tree's class folders so that train and val agree.
@@ -23,7 +23,7 @@ class VideoFiles(FormatReader):
         return read_video_list(source, cfg.path(""), cfg.num_classes, cfg.separator)
 
     def open(self, cfg, entry):
-        return VideoFile(entry.path, entry.where)
+        return DECODERS.get(cfg.decoder, f"dataset {cfg.name}: decoder")(entry.path, entry.where)
 
     def claims(self, fields):
         return len(fields) == 2 and Path(fields[0]).suffix.lower() in VIDEO_EXTENSIONS
@@ -34,15 +34,7 @@ class VideoFiles(FormatReader):
         if quick:
             source.read([0, source.num_frames - 1])
             return
-        decoded = 0
-        try:
-            for _ in source.container.decode(source.stream):
-                decoded += 1
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            raise DataError(f"{source.where}: cannot decode video {source.path} after {decoded} frames "
-                            f"({exc})") from exc
-        finally:
-            source.close()
+        decoded = source.count_decodable()
         if decoded == 0:
             raise DataError(f"{source.where}: no decodable frame in video {source.path}")
         if decoded < source.num_frames - truncation_tolerance(source.num_frames):
