@@ -4,12 +4,14 @@ of one experiment training every run exactly once."""
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing as mp
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,16 @@ def test_exactly_one_of_many_racing_processes_claims_a_run(tmp_path):
     for i in set(range(8)) - {winner}:  # each loser names the live winner
         assert f"owned by launch L{winner} / pid " in outcome[i] and socket.gethostname() in outcome[i]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [claims.CLAIM]  # no temporaries left
+
+
+def test_without_hard_links_the_exclusive_create_still_has_one_winner(tmp_path, monkeypatch):
+    def no_link(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(claims.os, "link", no_link)  # the forked contenders inherit it
+    outcome = _race(tmp_path / "run", 6)
+    (winner,) = _winners(outcome)
+    assert outcome["claim"]["token"] == outcome[winner]
 
 
 def test_a_dead_owners_claim_is_taken_over_by_exactly_one_of_many(tmp_path):
@@ -159,11 +171,36 @@ def test_an_unreadable_claim_is_taken_over_and_held_is_reentrant(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / claims.CLAIM).write_bytes(b"\xff\xfe not json")
+    with pytest.raises(claims.ClaimError, match="owned by an unreadable claim .*cannot tell"):
+        claims.acquire(run, claims.owner("job"))  # it may be being written (no hard links): left alone
+    old = time.time() - claims.CORRUPT_AFTER_S - 5
+    os.utime(run / claims.CLAIM, (old, old))
     with claims.held(run, "job") as outer:
         with claims.held(run, "train") as inner:  # train() inside a launch's job: the same claim
             assert inner == outer
         assert claims.read_claim(run) == outer  # the inner block released nothing
     assert claims.read_claim(run) is None
+
+
+def test_a_refused_claim_stops_every_ddp_rank(tmp_path):
+    """Rank 0 alone claims; the others get its verdict (a broadcast) and stop with it, not wait."""
+    run = tmp_path / "run"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _write_claim(run, pid=sleeper.pid, proc_start=claims.process_start(sleeper.pid), launch_id="L2")
+        sent = []
+        with pytest.raises(claims.ClaimError, match="owned by launch L2"):
+            with claims.held(run, "train", share=lambda v: sent.append(v) or v):
+                pytest.fail("rank 0 entered the block without the claim")
+        (refusal,) = sent
+        with pytest.raises(claims.ClaimError, match="rank 0 could not claim .*owned by launch L2"):
+            with claims.held(run, "train", active=False, share=lambda v: refusal):
+                pytest.fail("another rank entered the block although rank 0 was refused")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with claims.held(tmp_path / "free", "train", active=False, share=lambda v: None) as claim:
+        assert claim is None and claims.read_claim(tmp_path / "free") is None  # only rank 0 claims
 
 
 # -- what launch and status make of claims ------------------------------------------------------------

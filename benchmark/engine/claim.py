@@ -7,7 +7,7 @@ on NFS), names its owner (host, PID and process start time, launch id, SLURM job
 fresh random ``token``. Rules (docs/run-directory.md):
 
 - a live owner's claim is never taken; one whose liveness cannot be told (another host, no judge
-  of its job) is left alone and reported;
+  of its job) is left alone and reported; an unreadable one is garbage once a minute old;
 - a dead owner's claim is taken over through a marker named after its token, created exclusively,
   so of several takers exactly one wins (a taker that died holding the marker is itself taken over
   the same way);
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -32,6 +33,8 @@ from pathlib import Path
 from benchmark.errors import StbenchError
 
 CLAIM = "claim.json"
+#: An unreadable claim older than this is dead (garbage); a younger one may be being written.
+CORRUPT_AFTER_S = 60.0
 
 #: ``judge(claim) -> True (alive) | False (gone) | None (cannot tell)`` for the job a claim names.
 Judge = Callable[[dict], "bool | None"]
@@ -100,8 +103,8 @@ def _is_me(claim: dict) -> bool:
 def alive(claim: dict, judge: Judge | None = None) -> bool | None:
     """True: its process (this host) or its job (``judge``) is alive; False: provably gone;
     None: cannot tell (another host and no word on its job)."""
-    if claim.get("corrupt"):
-        return False
+    if claim.get("corrupt"):  # one being written right now (no-link fallback) is not taken
+        return False if claim.get("age", 0) > CORRUPT_AFTER_S else None
     proc = None
     if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
         proc = pid_alive(claim["pid"], claim.get("proc_start"))
@@ -134,7 +137,11 @@ def _read(path: Path) -> dict | None:
             return claim
     except (UnicodeDecodeError, ValueError):
         pass
-    return {"token": "corrupt-" + hashlib.sha1(data).hexdigest()[:16], "corrupt": True}
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        age = 0.0
+    return {"token": "corrupt-" + hashlib.sha1(data).hexdigest()[:16], "corrupt": True, "age": age}
 
 
 def _temp(path: Path, claim: dict) -> Path:
@@ -155,8 +162,18 @@ def _create(path: Path, claim: dict) -> bool:
         return True
     except FileExistsError:
         return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
     finally:
         tmp.unlink(missing_ok=True)
+    try:  # a filesystem without hard links: exclusive create, then the content
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        json.dump(claim, fh)
+    return True
 
 
 def _replace(path: Path, claim: dict) -> None:
@@ -207,7 +224,7 @@ def acquire(run_dir: str | Path, mine: dict, judge: Judge | None = None) -> dict
             else:
                 state = alive(current, judge)
                 if state is not False:
-                    why = "" if state else " (cannot tell whether it is alive: another host; left alone)"
+                    why = "" if state else " (cannot tell whether it is alive; left alone)"
                     raise ClaimError(f"{path.parent}: owned by {describe(current)}{why}", current)
             blocker = _take_over(path, current, mine, judge)
             if blocker is None:
@@ -241,17 +258,24 @@ def release(run_dir: str | Path, token: str) -> bool:
 
 @contextlib.contextmanager
 def held(run_dir: str | Path, holder: str, *, active: bool = True, judge: Judge | None = None,
-         **fields) -> Iterator[dict | None]:
+         share: Callable[[str | None], str | None] | None = None, **fields) -> Iterator[dict | None]:
     """Hold the claim of ``run_dir`` for the block (released at its end, whatever the outcome);
     a claim this process already holds is kept and left to its taker. ``active=False`` (a DDP
-    rank other than 0): no claim."""
-    if not active:
-        yield None
-        return
-    mine = owner(holder, **fields)
-    claim = acquire(run_dir, mine, judge)
+    rank other than 0): no claim; ``share(refusal or None)`` then hands every process rank 0's
+    verdict (a broadcast), so that all of them stop when the claim is refused, none waits."""
+    claim, refusal, mine = None, None, owner(holder, **fields)
+    if active:
+        try:
+            claim = acquire(run_dir, mine, judge)
+        except ClaimError as exc:
+            refusal = exc
+    verdict = share(None if refusal is None else str(refusal)) if share is not None else None
+    if refusal is not None:
+        raise refusal
+    if verdict is not None:
+        raise ClaimError(f"rank 0 could not claim {run_dir}: {verdict}")
     try:
         yield claim
     finally:
-        if claim["token"] == mine["token"]:  # not one this process held before the block
+        if claim is not None and claim["token"] == mine["token"]:  # not one held before the block
             release(run_dir, claim["token"])

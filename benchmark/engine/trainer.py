@@ -252,7 +252,8 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
     device = run_device(cfg)
     info = init_distributed(device.type)
     try:
-        with held(run_dir, "train", active=info.is_main):  # a launch's job already holds it
+        # Rank 0 claims the run (a launch's job already holds it); every rank learns its verdict.
+        with held(run_dir, "train", active=info.is_main, share=lambda refusal: broadcast_object(refusal, info)):
             return _Trainer(cfg, Path(run_dir), info, device, signals).run(resume)
     finally:
         shutdown(info)
