@@ -5,8 +5,9 @@ import torch
 
 from benchmark.errors import ModelError
 from benchmark.models import build_model, input_normalization, list_architectures, parse_model_name
-from benchmark.models.architectures.vov3d import DepthwiseFactorizedUnit, TemporalOSA, se_width
+from benchmark.models.architectures.vov3d import DepthwiseFactorizedUnit, TemporalOSA
 from benchmark.models.profile import count_conv_macs, profile_model
+from benchmark.models.squeeze_excite import se_width
 
 
 def test_registered_under_their_own_names():

@@ -114,7 +114,7 @@ def test_cli_models_lists_everything(capsys):
     cat = json.loads(capsys.readouterr().out)
     modules = {m["name"]: m for m in cat["modules"]}
     assert {"TSN", "TAM", "TSM", "Conv", "NLN"} <= set(modules)
-    assert modules["TSM"]["backbones"] == ["ResNet18", "ResNet34", "ResNet50", "ResNet101"]
+    assert modules["TSM"]["backbones"] == ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152"]
     assert {"InceptionV1", "ResNet18", "ResNet34", "ResNet50", "ResNet101"} <= {b["name"] for b in cat["backbones"]}
     assert _cli(["models"]) == 0
     text = capsys.readouterr().out

@@ -63,38 +63,48 @@ class _Block3d(nn.Module):
     def _shortcut(self, x):
         return x if self.downsample is None else self.downsample(x)
 
+    def _add_branch_end(self, units: Units3d, channels: int) -> None:
+        if units.branch_end is not None:
+            self.branch_end = units.branch_end(channels)
+
+    def _end(self, out):
+        end = getattr(self, "branch_end", None)
+        return out if end is None else end(out)
+
 
 class BasicBlock3d(_Block3d):
     expansion = 1
 
-    def __init__(self, unit, inplanes, planes, stride=(1, 1), downsample=None, table=None):
+    def __init__(self, units, inplanes, planes, stride=(1, 1), downsample=None, table=None):
         super().__init__()
-        self._add_unit(1, unit, inplanes, planes, stride)
-        self._add_unit(2, unit, planes, planes)
+        self._add_unit(1, units.conv, inplanes, planes, stride)
+        self._add_unit(2, units.conv, planes, planes)
+        self._add_branch_end(units, planes)
         self.downsample = downsample
 
     def forward(self, x):
-        out = self._unit(2, self._unit(1, x, relu=True), relu=False)
+        out = self._end(self._unit(2, self._unit(1, x, relu=True), relu=False))
         return self.relu(out + self._shortcut(x))
 
 
 class Bottleneck3d(_Block3d):
     expansion = 4
 
-    def __init__(self, unit, inplanes, planes, stride=(1, 1), downsample=None, table=None):
+    def __init__(self, units, inplanes, planes, stride=(1, 1), downsample=None, table=None):
         super().__init__()
         groups, width_per_group = (table.groups, table.width_per_group) if table else (1, 64)
         width = int(planes * (width_per_group / 64.0)) * groups
         self.conv1 = nn.Conv3d(inplanes, width, 1, bias=False)
         self.bn1 = nn.BatchNorm3d(width)
-        self._add_unit(2, unit, width, width, stride, groups)
+        self._add_unit(2, units.conv, width, width, stride, groups)
         self.conv3 = nn.Conv3d(width, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm3d(planes * self.expansion)
+        self._add_branch_end(units, planes * self.expansion)
         self.downsample = downsample
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn3(self.conv3(self._unit(2, out, relu=True)))
+        out = self._end(self.bn3(self.conv3(self._unit(2, out, relu=True))))
         return self.relu(out + self._shortcut(x))
 
 
@@ -121,9 +131,9 @@ class ResNet3d(Video3DNet):
                     nn.Conv3d(inplanes, planes * block.expansion, 1, (stride[0], stride[1], stride[1]), bias=False),
                     nn.BatchNorm3d(planes * block.expansion),
                 )
-            stage_blocks = [block(units.conv, inplanes, planes, stride, downsample, table)]
+            stage_blocks = [block(units, inplanes, planes, stride, downsample, table)]
             inplanes = planes * block.expansion
-            stage_blocks += [block(units.conv, inplanes, planes, table=table) for _ in range(1, blocks)]
+            stage_blocks += [block(units, inplanes, planes, table=table) for _ in range(1, blocks)]
             setattr(self, f"layer{stage}", nn.Sequential(*stage_blocks))
         self.head = FrameAveragingHead(inplanes, num_classes, dropout)
         msra_init(self, fc_std=0.001)

@@ -68,11 +68,15 @@ class Units3d:
     families that let the module choose it (InceptionV1; the ResNet family keeps the official
     3×7×7 stem for every module). ``last_pool(x, time_stride)``: the pooling before the last stage
     in families that pool between stages (InceptionV1's before 5a); None: the family's usual pool.
+    ``branch_end(channels)``: a module applied to each residual branch's output before the sum
+    (I3D-SE's squeeze-excitation), in families with residual blocks; it has no 2D counterpart, so
+    it keeps its init when 2D weights are inflated. None: nothing.
     """
 
     conv: ConvUnit
     stem: ConvUnit = field(default_factory=lambda: Inflated(time=3))
     last_pool: Callable | None = None
+    branch_end: Callable[[int], nn.Module] | None = None
 
 
 class Conv3dUnit(nn.Module):

@@ -18,6 +18,7 @@ from torch import nn
 from benchmark.models.architectures._common import Classifier, check_input, load_local_weights
 from benchmark.models.options import check_dropout, check_options, reject_tp
 from benchmark.models.registry import register_architecture
+from benchmark.models.squeeze_excite import SqueezeExcite3d
 from benchmark.models.weight_init import msra_init
 
 PAPER = "Lee et al., Diverse Temporal Aggregation and Depthwise Spatiotemporal Factorization (VoV3D), 2020"
@@ -28,29 +29,6 @@ BASE_WIDTH = 48  # inner width of the first stage; stages scale it by INNER_SCAL
 INNER_SCALE = (1, 2, 4, 8)
 OUT_SCALE = (0.5, 1, 2, 4)
 HEAD_WIDTH = 2048
-
-
-def se_width(channels: int, ratio: float = 1 / 16, divisor: int = 8) -> int:
-    """Bottleneck width of an SE unit: ``channels * ratio`` rounded to a multiple of 8 (at least 8),
-    rounded up when rounding lost more than 10% (X3D's rule, which VoV3D's SE follows)."""
-    width = channels * ratio
-    out = max(divisor, int(width + divisor / 2) // divisor * divisor)
-    if out < 0.9 * width:
-        out += divisor
-    return out
-
-
-class SqueezeExcite3d(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        hidden = se_width(channels)
-        self.reduce = nn.Conv3d(channels, hidden, 1)
-        self.expand = nn.Conv3d(hidden, channels, 1)
-
-    def forward(self, x):
-        s = x.mean(dim=(2, 3, 4), keepdim=True)
-        s = torch.sigmoid(self.expand(torch.relu(self.reduce(s))))
-        return x * s
 
 
 class DepthwiseFactorizedUnit(nn.Module):

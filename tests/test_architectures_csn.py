@@ -1,0 +1,57 @@
+"""ir-CSN: channel-wise 3x3x3 convs in a 3D ResNet with time strided in res3-res5; published figures."""
+
+import pytest
+import torch
+from tiny_run import train_one_step
+from torch import nn
+
+from benchmark.errors import ModelError
+from benchmark.models import build_model, list_architectures, list_backbones
+from benchmark.models.profile import profile_model
+
+
+def test_registered_on_resnet101_and_152():
+    assert {"CSN-ResNet101", "CSN-ResNet152"} <= set(list_architectures())
+    assert "ResNet152" in list_backbones()  # the one-file backbone CSN-ResNet152 is built on
+    with pytest.raises(ModelError, match="does not support temporal pooling"):
+        build_model("CSN-ResNet101-tp-f32", 3)
+
+
+def test_every_3x3x3_conv_is_channel_wise_and_time_is_strided():
+    model = build_model("CSN-ResNet101-f8", 3)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv3d) and m.kernel_size == (3, 3, 3)]
+    assert len(convs) == 3 + 4 + 23 + 3
+    assert all(c.groups == c.in_channels == c.out_channels for c in convs)
+    with torch.no_grad():
+        features = model.features(torch.zeros(1, 3, 8, 64, 64))
+    assert features.shape == (1, 2048, 1, 2, 2)  # time 8 -> 8, 4, 2, 1 through res2..res5
+    layer = {m.stride for m in (model.layer2[0].conv2, model.layer3[0].conv2, model.layer4[0].conv2)}
+    assert layer == {(2, 2, 2)}
+
+
+def test_params_count_matches_a_hand_count():
+    # ResNet-101 3D with 3x3x3 depthwise convs: each bottleneck's middle conv has 27 * width weights.
+    r101 = profile_model("I3D-ResNet101-f8", 400, 64)["params"]
+    csn = profile_model("CSN-ResNet101-f8", 400, 64)["params"]
+    widths = [64] * 3 + [128] * 4 + [256] * 23 + [512] * 3
+    assert r101 - csn == sum(27 * w * w - 27 * w for w in widths)
+
+
+def test_gflops_of_paper_002_table_2_is_a_named_exception():
+    # Table 2 prints 83 G for CSN-ResNet101 (32 frames, 256² test crop). The structure above costs
+    # 73.75 G there (56.47 G at 224²): the printed figure is 12.5% higher. Cause not identified
+    # (the CSN paper does not give ir-CSN-101's layer table): not reproduced, computed value asserted.
+    gmacs = profile_model("CSN-ResNet101-f32", 400, 256)["macs_conv"] / 1e9
+    assert gmacs == pytest.approx(73.753, abs=1e-3)
+    assert gmacs * 1.125 == pytest.approx(83, abs=0.1)
+
+
+@pytest.mark.slow
+def test_forward_backward_and_one_engine_step(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("CSN-ResNet101-f8", 5)
+    out = model(torch.randn(2, 3, 8, 32, 32))
+    assert out.shape == (2, 5)
+    out.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    train_one_step("CSN-ResNet101-f8", tmp_path)
