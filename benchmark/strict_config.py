@@ -75,10 +75,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
     """
     if data is None:
         data = {}
+    # "run.yaml: " (the top level of a file) reads "run.yaml: unknown key ...", not "run.yaml: : ..."
+    label = where.rstrip().removesuffix(":") or cls.__name__
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{label}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    check_keys(data, fields, where or cls.__name__)
+    check_keys(data, fields, label)
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
@@ -91,13 +93,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
         and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
     ]
     if missing:
-        raise ConfigError(f"{where or cls.__name__}: missing required key(s): {', '.join(missing)}")
+        raise ConfigError(f"{label}: missing required key(s): {', '.join(missing)}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+        raise ConfigError(f"{label}: {exc}") from exc
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

@@ -55,6 +55,8 @@ LOG = "log.txt"
 CHECKPOINTS = "checkpoints"
 LAUNCH = "launch.json"  # written by launch: the jobs submitted for the run
 RUN_FILES = (CONFIG, STATE, RESULT)  # a directory holding any of these is a run directory
+CHECKPOINT_FILES = ("last.pt", "last.prev.pt", "best.pt")  # engine.checkpoint's names
+_ZIP_TAIL = 22 + 65535  # a zip's end-of-directory record lies within this many last bytes
 TMP_SUFFIX = ".tmp"  # atomic writes go through ".NAME.XXXX.tmp" in the same folder
 PREDICTIONS_HEADER = "index,video,label,pred,correct1,correct5"
 
@@ -250,13 +252,18 @@ def read_config(run_dir: str | Path) -> tuple[dict, str | None]:
 
 
 def config_differs(path: str | Path, text: str) -> bool:
-    """Whether the recorded ``config.yaml`` at ``path`` is readable and differs from ``text``.
-
-    An unreadable one (damaged bytes) is no evidence of another run: resume rewrites it."""
+    """Whether the recorded ``config.yaml`` at ``path`` is another run's: a complete YAML mapping
+    that differs from ``text``. A damaged one (not UTF-8, not YAML, not a mapping, cut short) is no
+    evidence of another run: resume rewrites it, saying so."""
+    path = Path(path)
     recorded, why = read_text_checked(path)
+    if recorded is None and why is None:
+        return False
+    why = why or read_config(path.parent)[1] or _torn_text(path)
     if why:
         log.warning("%s: %s; rewritten from the config being run", path, why)
-    return recorded is not None and recorded != text
+        return False
+    return recorded != text
 
 
 def write_state(run_dir: str | Path, state: str, *, reason: str | None = None, epoch: int = 0) -> dict:
@@ -328,19 +335,88 @@ def _read_state(run_dir: Path, problems: list[str]) -> tuple[str | None, str | N
     return None, None, None
 
 
+def _torn_text(path: Path) -> str | None:
+    """Why a text file the engine always ends with a newline looks cut short; reads only its last
+    byte, so a large predictions.csv costs nothing."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - 1))
+            last = fh.read(1)
+    except OSError as exc:
+        return f"{path.name}: cannot read ({exc.strerror or exc})"
+    return f"{path.name}: no final newline, truncated" if size and last != b"\n" else None
+
+
+def _predictions_problem(path: Path) -> str | None:
+    if not os.path.lexists(path):
+        return None
+    if path.is_dir():
+        return f"{path.name}: is a directory, not a file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(PREDICTIONS_HEADER) + 2)
+    except OSError as exc:
+        return f"{path.name}: cannot read ({exc.strerror or exc})"
+    if head.split(b"\n", 1)[0].strip() != PREDICTIONS_HEADER.encode():
+        return f"{path.name}: no '{PREDICTIONS_HEADER}' header, damaged"
+    return _torn_text(path)
+
+
 def _side_problems(run_dir: Path) -> list[str]:
-    """Damage in files that do not decide the state (config, metrics lines, predictions, launch record)."""
-    found = [why] if (why := read_config(run_dir)[1]) else []
+    """Damage in files that do not decide the state (config, metrics lines, predictions, launch
+    record, checkpoints), each read only as far as needed to tell."""
+    why = read_config(run_dir)[1] or _torn_text(run_dir / CONFIG)
+    found = [why] if why else []
     found += read_metrics_checked(run_dir)[1]
-    text, why = read_text_checked(run_dir / PREDICTIONS)
-    if why:
-        found.append(why)
-    elif text is not None and text.split("\n", 1)[0].strip() != PREDICTIONS_HEADER:
-        found.append(f"{PREDICTIONS}: no '{PREDICTIONS_HEADER}' header, damaged")
-    why = read_json_object(run_dir / LAUNCH)[1]
-    if why:
-        found.append(why)
+    for why in (_predictions_problem(run_dir / PREDICTIONS), read_json_object(run_dir / LAUNCH)[1]):
+        if why:
+            found.append(why)
+    for name in CHECKPOINT_FILES:
+        why = checkpoint_problem(run_dir / CHECKPOINTS / name)
+        if why:
+            found.append(f"{CHECKPOINTS}/{why}")
     return found
+
+
+def _missing_epochs(run_dir: Path, epochs: int | None) -> list[str]:
+    """``metrics.jsonl`` holds one line per finished epoch: fewer readable lines than the files'
+    epoch count mean lost lines (named; the checkpoints still hold the training)."""
+    if not epochs or not (run_dir / METRICS).is_file():  # absent: nothing was written to lose
+        return []
+    have = {m["epoch"] for m in read_metrics(run_dir) if _epoch(m.get("epoch")) is not None}
+    missing = [e for e in range(1, epochs + 1) if e not in have]
+    if not missing:
+        return []
+    return [f"{METRICS}: no line for epoch(s) {', '.join(map(str, missing[:5]))}{' ...' if len(missing) > 5 else ''}"
+            f" of {epochs}, damaged"]
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why a checkpoint is visibly damaged, from its ends only (torch's zip format: a local header
+    first, the end-of-directory record last); a checkpoint damaged inside shows only on loading."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    if path.is_dir():
+        return f"{path.name}: is a directory, not a file"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(max(0, size - _ZIP_TAIL))
+            tail = fh.read()
+    except OSError as exc:
+        return f"{path.name}: cannot read ({exc.strerror or exc})"
+    if size == 0:
+        return f"{path.name}: empty file, damaged"
+    if head != b"PK\x03\x04":
+        return f"{path.name}: not a checkpoint (damaged)"
+    if b"PK\x05\x06" not in tail:
+        return f"{path.name}: truncated checkpoint (damaged)"
+    return None
 
 
 def _files(state: str, reason: str | None, epoch: int | None, result: dict | None, problems: list[str]) -> RunFiles:
@@ -360,10 +436,13 @@ def read_run(run_dir: str | Path) -> RunFiles:
     result, why = read_result(run_dir)
     problems = _side_problems(run_dir)
     if result is not None:
-        return _files(DONE, None, _epoch(result.get("epochs")) or 0, result, problems)
+        epochs = _epoch(result.get("epochs")) or 0
+        _read_state(run_dir, problems)  # result.json decides; a damaged state.json is still named
+        return _files(DONE, None, epochs, result, problems + _missing_epochs(run_dir, epochs))
     if why:
         problems.insert(0, why)
     state, reason, epoch = _read_state(run_dir, problems)
+    problems += _missing_epochs(run_dir, epoch)
     if state != RUNNING and (why or state == DONE):
         damage = why or f"{STATE} says done but {RESULT} is missing"
         return _files(DAMAGED, f"{damage}; not done: a relaunch re-evaluates it from its checkpoint",
@@ -429,9 +508,10 @@ def append_metrics(run_dir: str | Path, line: dict) -> None:
 
 
 def read_metrics_checked(run_dir: str | Path) -> tuple[list[dict], list[str]]:
-    """Every readable line of ``metrics.jsonl`` (each a JSON object), and what was skipped, named.
+    """Every complete line of ``metrics.jsonl`` (each a JSON object), and what was skipped, named.
 
-    A torn last line (a kill mid-append) is skipped silently: it is the expected leftover."""
+    A last line without its newline is torn (a kill mid-append) even if it parses: the trainer
+    writes each line with its newline in one write."""
     path = Path(run_dir) / METRICS
     if not os.path.lexists(path):
         return [], []
@@ -450,11 +530,12 @@ def read_metrics_checked(run_dir: str | Path) -> tuple[list[dict], list[str]]:
             value = loads(line.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not (i == last and raw[-1].strip()):
             out.append(value)
-        elif not (i == last and raw[-1].strip()):  # a torn last line has no newline yet
+        else:  # unreadable, or the last line without its newline: torn by a kill while appending
             bad.append(i + 1)
-    problems = [f"{METRICS}: {len(bad)} unreadable line(s) skipped (line {', '.join(map(str, bad[:5]))})"] if bad else []
+    problems = [f"{METRICS}: {len(bad)} unreadable or torn line(s) skipped (line "
+                f"{', '.join(map(str, bad[:5]))})"] if bad else []
     return out, problems
 
 
