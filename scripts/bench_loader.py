@@ -1,4 +1,5 @@
-"""Loader throughput: clips/s for JPEG frame folders and H.264 mp4, 8 and 16 frames, 224 crops, 0 and 2 workers.
+"""Loader throughput: clips/s for JPEG frame folders and H.264 mp4, 8 and 16 frames, 224 crops, 0 and 2 workers;
+then sparse 8-frame clip decoding with each video decoder (PyAV, TorchCodec when installed) side by side.
 
 Writes a small dataset of textured moving videos at Kinetics-like resolution (340x256, 10 s at
 30 fps by default) once, then times full training-mode loading (uniform sampling, multi-scale crop
@@ -6,6 +7,7 @@ to 224, flip, normalisation) of every configuration. Not a unit test: run it, co
 docs/data.md.
 
     python scripts/bench_loader.py [--videos 24] [--frames-per-video 300] [--batches 6] [--dir /tmp/stbench-bench]
+    python scripts/bench_loader.py --decoders-only [--clips 96] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import numpy as np
 import torch
 
 from benchmark.data import build_loader, resolve_data_config
+from benchmark.data.decoders import DECODERS
 from benchmark.data.encode import write_frames, write_video
 from benchmark.data.formats import sniff_format
+from benchmark.data.sampling import uniform_train
+from benchmark.errors import ConfigError
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -79,25 +84,67 @@ def measure(root: Path, list_name: str, frames: int, workers: int, batches: int,
     return clips / (time.perf_counter() - start)
 
 
+def available_decoders() -> list[str]:
+    names = []
+    for name in DECODERS.names():
+        try:
+            DECODERS.get(name).require()
+        except ConfigError as exc:
+            print(f"# {name}: skipped ({exc})")
+            continue
+        names.append(name)
+    return names
+
+
+def decode_rate(root: Path, list_name: str, decoder: str, clips: int) -> float:
+    """Clips/s of decoding alone: open a video, read 8 training-mode uniform positions, close."""
+    paths = [root / line.split()[0] for line in (root / list_name).read_text().splitlines()]
+    cls = DECODERS.get(decoder)
+    rng = np.random.default_rng(0)  # the same positions for every decoder
+    start = time.perf_counter()
+    for i in range(clips):
+        video = cls(paths[i % len(paths)], "bench")
+        video.read(uniform_train(video.num_frames, 8, rng))
+    return clips / (time.perf_counter() - start)
+
+
+def decoder_table(root: Path, clips: int, rounds: int) -> None:
+    """Decoders alternate within each round (same files, same positions, same load); best round kept."""
+    names = available_decoders()
+    print(f"\n| source | {' | '.join(f'{n} clips/s' for n in names)} |")
+    print(f"|---|{'---|' * len(names)}")
+    for list_name in ("videos.txt", "videos_gop30.txt"):
+        best = dict.fromkeys(names, 0.0)
+        for _ in range(rounds):
+            for name in names:
+                best[name] = max(best[name], decode_rate(root, list_name, name, clips))
+        print(f"| {SOURCES[list_name]} | {' | '.join(f'{best[n]:.1f}' for n in names)} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--frames-per-video", type=int, default=300)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--dir", default="/tmp/stbench-bench")
+    parser.add_argument("--clips", type=int, default=96, help="decoder table: clips per decoder and round")
+    parser.add_argument("--rounds", type=int, default=3, help="decoder table: rounds (the best is shown)")
+    parser.add_argument("--decoders-only", action="store_true", help="only the decoder table")
     args = parser.parse_args()
     torch.set_num_threads(1)
     root = Path(args.dir)
     make_data(root, args.videos, args.frames_per_video)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.videos} videos 340x256, {args.frames_per_video} frames each; train mode, 224 crops\n")
-    print("| source | frames | workers | clips/s |")
-    print("|---|---|---|---|")
-    for list_name, name in SOURCES.items():
-        for frames in (8, 16):
-            for workers in (0, 2):
-                rate = measure(root, list_name, frames, workers, args.batches)
-                print(f"| {name} | {frames} | {workers} | {rate:.1f} |", flush=True)
+    if not args.decoders_only:
+        print("| source | frames | workers | clips/s |")
+        print("|---|---|---|---|")
+        for list_name, name in SOURCES.items():
+            for frames in (8, 16):
+                for workers in (0, 2):
+                    rate = measure(root, list_name, frames, workers, args.batches)
+                    print(f"| {name} | {frames} | {workers} | {rate:.1f} |", flush=True)
+    decoder_table(root, args.clips, args.rounds)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,13 @@ def test_validation_list_indexed_with_the_training_classes(indexed, capsys):
     assert main(["data", "check", "lists/val.txt"]) == 0
 
 
+def test_check_reports_a_classes_file_that_disagrees_with_num_classes(indexed, capsys):
+    tmp_path, _ = indexed
+    (tmp_path / "lists/classes.txt").write_text("run\nwalk\njump\n")
+    assert main(["data", "check", "lists/train.txt"]) == 1
+    assert capsys.readouterr().out == f"{tmp_path / 'lists/classes.txt'}: 3 class names but num_classes=2\n"
+
+
 def test_check_of_a_list_without_dataset_file_asks_for_num_classes(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("a.mp4 0\n")
     assert main(["data", "check", str(tmp_path / "mine.txt")]) == 2

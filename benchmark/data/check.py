@@ -25,9 +25,23 @@ def _check_chunk(args: tuple[DataConfig, list[Entry], bool]) -> list[tuple[int, 
     return [(e.index, r) for e in entries if (r := check_entry(cfg, e, quick)) is not None]
 
 
+def classes_problem(cfg: DataConfig) -> str | None:
+    """Why the dataset's ``classes`` file does not name ``num_classes`` classes (None when it does or is unset)."""
+    if cfg.classes is None:
+        return None
+    path = cfg.path(cfg.classes)
+    try:
+        names = [line for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{path}: cannot read the classes file ({getattr(exc, 'strerror', None) or exc})"
+    if len(names) != cfg.num_classes:
+        return f"{path}: {len(names)} class names but num_classes={cfg.num_classes}"
+    return None
+
+
 def check_split(cfg: DataConfig, split: str, *, quick: bool = False, workers: int = 1,
                 progress=None) -> tuple[int, list[str]]:
-    """(number of entries, problems in list order)."""
+    """(number of entries, problems: the classes file's first, then the entries' in list order)."""
     entries = read_entries(cfg, split)
     chunks = [entries[i:i + 64] for i in range(0, len(entries), 64)]
     problems: list[tuple[int, str]] = []
@@ -44,4 +58,5 @@ def check_split(cfg: DataConfig, split: str, *, quick: bool = False, workers: in
     finally:
         if workers > 1:
             pool.shutdown()
-    return len(entries), [reason for _, reason in sorted(problems)]
+    head = [p for p in (classes_problem(cfg),) if p is not None]
+    return len(entries), head + [reason for _, reason in sorted(problems)]

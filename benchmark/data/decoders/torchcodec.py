@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from benchmark.data.decoders.base import VideoDecoder, register_decoder, truncation_tolerance
+from benchmark.data.decoders.pyav import PyAVVideo
 from benchmark.errors import ConfigError, DataError
 
 INSTALL = "pip install stbench[torchcodec], and the system FFmpeg libraries (apt-get install ffmpeg)"
@@ -81,6 +82,13 @@ class TorchCodecVideo(VideoDecoder):
                             f"({_reason(exc)})") from exc
         finally:
             self.close()
+        # Exact mode counts the frames present; whether the file lost some, only the container
+        # header says (WebM stores a duration, not a count): read it as the PyAV decoder does.
+        declared = PyAVVideo(self.path, self.where)
+        declared.close()
+        if decoded < declared.num_frames - truncation_tolerance(declared.num_frames):
+            raise DataError(f"{self.where}: video {self.path} is truncated or damaged: only {decoded} of the "
+                            f"{declared.num_frames} frames its container declares decode")
         return decoded
 
     def close(self) -> None:
