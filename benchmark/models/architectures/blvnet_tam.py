@@ -13,7 +13,7 @@ release: stage depths (3, 4, 6, 3) for bLResNet-50 and (4, 8, 18, 3) for bLResNe
 branch has ``depth - 1`` blocks (first with stride 2, output upsampled by nearest neighbour), the
 Little branch ``max(1, depth // 4 - 1)``; shortcuts downsample by 3x3 average pooling. Module
 names mirror the release's checkpoints so that its bLResNet ImageNet weights can be loaded from a
-local file. TAM weights start as the identity (the suite's TAM init) rather than the release's
+local file. TAM weights start as the identity (TAM's ``tam_init: identity``) rather than the release's
 random init, so an ImageNet-initialised model starts from its bLResNet features. The model name ``bLVNet-TAM-ResNet50-f16`` is the paper's "8x2" input (16 frames).
 """
 

@@ -162,6 +162,6 @@ def _builder(name: str, variant: tuple):
 for _name, (_backbone, _slow, _alpha, *_) in VARIANTS.items():
     register_architecture(
         _name, paper=PAPER, mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), default_frames=(_slow * _alpha,),
-        description=f"SlowFast {_slow}x{64 // _slow if _alpha == 4 else 16} {_backbone}: Slow {_slow} frames, "
-                    f"Fast {_slow * _alpha} (alpha {_alpha}, beta 1/8), from scratch",
+        description=f"{_name}: Slow pathway {_slow} frames, Fast {_slow * _alpha} (alpha {_alpha}, beta 1/8), "
+                    "from scratch",
     )(_builder(_name, VARIANTS[_name]))
