@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +16,28 @@ from benchmark.engine.builders import RunInputs, testing_loader
 from benchmark.engine.distributed import DistInfo, gather_objects
 from benchmark.engine.run_config import RunConfig
 from benchmark.engine.run_log import progress_bar
+from benchmark.engine.signals import EvaluationStopped
 
 
 @torch.no_grad()
 def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInfo, *,
-                   average: str = "logits", amp: bool = False, progress: bool = False) -> dict:
+                   average: str = "logits", amp: bool = False, progress: bool = False,
+                   stop_requested: Callable[[], bool] | None = None) -> dict:
     """Per-video scores over every rank's shard, merged without double counting.
 
     Returns ``{"index", "label", "scores" (N, C), "top1", "top5", "loss", "clips", "skipped"}``.
     ``loss`` is the cross-entropy of the aggregated scores when they are logits, else of their log.
+    ``stop_requested`` is asked before every batch; once it is true on any process, every process
+    raises :class:`EvaluationStopped` (the ranks agree when they exchange their shards: their batch
+    counts may differ by one, so a per-batch agreement could hang).
     """
     model.eval()
-    index, labels, scores, skipped = [], [], [], 0
+    index, labels, scores, skipped, stopped = [], [], [], 0, False
     bar = progress_bar(len(loader), "eval", progress and info.is_main)
     for batch in loader:
+        if stop_requested is not None and stop_requested():
+            stopped = True
+            break
         skipped += int(batch.get("skipped", 0))
         if batch["label"].shape[0] == 0:  # every sample of the batch was bad (on_bad_sample: skip)
             continue
@@ -52,8 +61,11 @@ def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInf
         "label": torch.cat(labels).numpy() if labels else np.zeros(0, np.int64),
         "scores": torch.cat(scores).numpy() if scores else np.zeros((0, 0), np.float32),
         "skipped": skipped,
+        "stopped": stopped,
     }
     shards = gather_objects(shard, info)
+    if any(s["stopped"] for s in shards):
+        raise EvaluationStopped("evaluation stopped by a pre-emption signal")
     merged = merge_shards(shards)
     merged["skipped"] = sum(s["skipped"] for s in shards)
     s = torch.from_numpy(merged["scores"])
@@ -110,10 +122,10 @@ def video_names(dataset) -> list[str] | None:
 
 
 def run_test(model: nn.Module, inputs: RunInputs, cfg: RunConfig, info: DistInfo, device: torch.device, clips: int,
-             crops: int) -> tuple[dict, list[str] | None]:
+             crops: int, stop_requested: Callable[[], bool] | None = None) -> tuple[dict, list[str] | None]:
     """The model on the evaluation split with ``clips`` x ``crops`` views per video: merged scores
     and the videos' names (the final test of a training run and ``evaluate()`` alike)."""
     loader = testing_loader(inputs, cfg, info, device, clips, crops)
     merged = evaluate_model(model, loader, device, info, average=cfg.eval.average,
-                            amp=cfg.amp and device.type == "cuda", progress=True)
+                            amp=cfg.amp and device.type == "cuda", progress=True, stop_requested=stop_requested)
     return merged, video_names(loader.dataset)

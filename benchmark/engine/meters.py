@@ -1,7 +1,8 @@
 """Running sums of one training epoch on one process, with named fields.
 
 They travel as plain lists (``as_list``) where ranks exchange them (``all_sum``) and where a
-mid-epoch checkpoint stores each rank's sums, so a resumed epoch continues its own totals.
+mid-epoch checkpoint stores each rank's sums, so a resumed epoch continues its own totals (and
+its training time, so the epoch's metrics line reports the whole epoch, not the resumed part).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class EpochMeter:
     correct: float = 0.0  # top-1 correct clips
     clips: float = 0.0
     skipped: float = 0.0  # bad samples dropped by the loader
+    seconds: float = 0.0  # this process's training time in the epoch: saved, never summed over ranks
 
     def add_batch(self, loss: torch.Tensor, logits: torch.Tensor, label: torch.Tensor, skipped: int) -> None:
         n = int(label.shape[0])
@@ -35,8 +37,17 @@ class EpochMeter:
         return 100.0 * self.correct / max(self.clips, 1)
 
     def as_list(self) -> list[float]:
-        return [getattr(self, f.name) for f in dataclasses.fields(self)]
+        """The sums (what the processes add up)."""
+        return [getattr(self, name) for name in _SUMS]
+
+    def saved(self) -> list[float]:
+        """The sums and the time: what a mid-epoch checkpoint keeps of this process's epoch."""
+        return [*self.as_list(), self.seconds]
 
     @classmethod
     def from_list(cls, values) -> EpochMeter:
+        """From :meth:`as_list` or :meth:`saved` (a checkpoint from before the time was kept: 0 s)."""
         return cls(*values)
+
+
+_SUMS = tuple(f.name for f in dataclasses.fields(EpochMeter) if f.name != "seconds")

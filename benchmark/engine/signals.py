@@ -1,8 +1,11 @@
 """Pre-emption handling: SLURM sends SIGTERM (or ``--signal=USR1@N``) before killing a job.
 
-The handler only sets a flag; the training loop checkpoints at the next safe point (after an
-optimiser step) and stops with :class:`RunPreempted`, which the CLI turns into exit code
-:data:`EXIT_REQUEUE` so the launcher can tell "requeue me" from success and failure.
+The handler only sets a flag. Training checks it before every step, validation and the final
+evaluation before every batch (an evaluation can take minutes: SLURM kills the job KillWait
+seconds after the signal). The run then checkpoints what is finished (the position inside the
+epoch, or the trained epoch whose validation was cut short) and stops with :class:`RunPreempted`,
+which the CLI turns into exit code :data:`EXIT_REQUEUE` so the launcher can tell "requeue me" from
+success and failure.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ class RunPreempted(Exception):  # noqa: N818 - it is a control-flow signal, not 
     """Training stopped on a pre-emption signal after writing a checkpoint; resume to continue."""
 
     exit_code = EXIT_REQUEUE
+
+
+class EvaluationStopped(Exception):  # noqa: N818 - control flow, like RunPreempted
+    """An evaluation was cut short by a pre-emption signal (on some process); nothing was measured."""
 
 
 class PreemptionFlag:

@@ -43,7 +43,7 @@ from benchmark.engine.records import fmt, metrics_line, result_record
 from benchmark.engine.run_config import RunConfig, config_to_dict, load_run_config
 from benchmark.engine.run_log import run_logging
 from benchmark.engine.schema import validate_result
-from benchmark.engine.signals import DEFAULT_SIGNALS, PreemptionFlag, RunPreempted
+from benchmark.engine.signals import DEFAULT_SIGNALS, EvaluationStopped, PreemptionFlag, RunPreempted
 from benchmark.engine.train_state import TrainState
 from benchmark.errors import ConfigError, StbenchError
 
@@ -148,7 +148,7 @@ class _Trainer:
         with PreemptionFlag(self.signals) as flag:
             for epoch in range(state.epoch, cfg.epochs):
                 self._epoch(state, epoch, flag)
-        return self._finish(state)
+            return self._finish(state, flag)
 
     def _epoch(self, state: TrainState, epoch: int, flag: PreemptionFlag) -> None:
         t = self.t
@@ -158,31 +158,45 @@ class _Trainer:
         meter = EpochMeter.from_list(state.stats[self.info.rank]) if start_batch else EpochMeter()
 
         def preempt(batch_idx: int, seconds: float) -> None:
+            """Checkpoint ``batch_idx`` batches into the epoch (all of them: its validation was cut short)."""
             state.epoch, state.batch = epoch, batch_idx
-            state.stats = gather_objects(meter.as_list(), self.info)
+            state.stats = gather_objects(meter.saved(), self.info)
             state.train_time += seconds
             state.wall = self._wall()
-            self._preempt(state, flag.received)
+            self.checkpoints.save_last(state)
+            where = (f"during the validation of epoch {epoch + 1}" if batch_idx >= t.steps
+                     else f"at epoch {epoch + 1}, batch {batch_idx}")
+            self._stop(flag.received, where, "checkpointed", epoch)
 
         epoch_time = train_epoch(t, epoch, start_batch, meter, lambda: flag.set, preempt)
-        self._close_epoch(state, epoch, lr, meter, epoch_time)
+        self._close_epoch(state, epoch, lr, meter, epoch_time, flag, preempt)
 
-    def _close_epoch(self, state: TrainState, epoch: int, lr: float, meter: EpochMeter, epoch_time: float) -> None:
-        """Totals over the processes, validation when due, the metrics line and the checkpoints."""
+    def _close_epoch(self, state: TrainState, epoch: int, lr: float, meter: EpochMeter, epoch_time: float,
+                     flag: PreemptionFlag, preempt) -> None:
+        """Totals over the processes, validation when due, the metrics line and the checkpoints.
+
+        A signal during validation checkpoints the trained epoch (``preempt`` at its last batch):
+        a resumed run redoes only the validation, which reads no random stream, so exactly."""
         cfg, info, t = self.cfg, self.info, self.t
         totals = EpochMeter.from_list(all_sum(meter.as_list(), info, t.device))
-        state.train_time += epoch_time
-        state.train_clips += int(totals.clips)
         val = None
         broadcast_buffers(t.model, info)
         if (epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs:
-            val = evaluate_model(t.model, t.val_loader, t.device, info, amp=t.amp)
+            log.info("epoch %d/%d: validation on %d %s clips", epoch + 1, cfg.epochs, len(t.val_loader.dataset),
+                     cfg.eval.split)
+            try:
+                val = evaluate_model(t.model, t.val_loader, t.device, info, amp=t.amp,
+                                     stop_requested=lambda: flag.set)
+            except EvaluationStopped:
+                preempt(t.steps, epoch_time)
             totals.skipped += val["skipped"]
+        state.train_time += epoch_time
+        state.train_clips += int(totals.clips)
         # A bad file is skipped again every epoch: the run's count is the most skipped in one
         # epoch (training + validation), i.e. the bad samples, not the bad loads.
         state.skipped = max(state.skipped, int(totals.skipped))
         improved = state.record_validation(val, epoch + 1)
-        line = metrics_line(epoch + 1, lr, totals, val, state, epoch_time)
+        line = metrics_line(epoch + 1, lr, totals, val, state, meter.seconds)
         log.info("epoch %d/%d lr %.4g train loss %.4f top1 %.2f | val top1 %s top5 %s | %.1f clips/s",
                  epoch + 1, cfg.epochs, lr, line["train_loss"], line["train_top1"],
                  fmt(line["val_top1"]), fmt(line["val_top5"]), line["clips_per_s"])
@@ -194,26 +208,35 @@ class _Trainer:
             rundir.write_state(self.run_dir, "running", epoch=epoch + 1)
         barrier(info)
 
-    def _preempt(self, state: TrainState, signum: int | None) -> None:
-        """Checkpoint at the current position inside the epoch, mark the run pending, stop."""
-        self.checkpoints.save_last(state)
+    def _stop(self, signum: int | None, where: str, saved: str, epochs_done: int) -> None:
+        """Mark the run pending (what was saved ``where``) and stop with :class:`RunPreempted`."""
         # Rank 0 writes the state; the signal may have reached only another process.
         name = signal.Signals(signum).name if signum else "a pre-emption signal (another process)"
-        reason = (f"preempted by {'signal ' if signum else ''}{name} at epoch {state.epoch + 1}, "
-                  f"batch {state.batch}; checkpointed, resume to continue")
+        reason = f"preempted by {'signal ' if signum else ''}{name} {where}; {saved}, resume to continue"
         if self.info.is_main:
-            rundir.write_state(self.run_dir, "pending", reason=reason, epoch=state.epoch)
+            rundir.write_state(self.run_dir, "pending", reason=reason, epoch=epochs_done)
         log.warning(reason)
         raise RunPreempted(reason)
 
-    def _finish(self, state: TrainState) -> dict:
-        """Test the best epoch's weights (video level: the configured views), write result.json."""
+    def _finish(self, state: TrainState, flag: PreemptionFlag) -> dict:
+        """Test the best epoch's weights (video level: the configured views), write result.json.
+
+        A signal during this test stops it: ``last.pt`` already holds the finished training (the
+        model now holds the best epoch's weights, so it is not saved again); a resumed run redoes
+        only this test."""
         cfg, info, d, t = self.cfg, self.info, self.run_dir, self.t
         best = checkpoint_path(d, "best")
         if best.is_file():
             load_weights_strict(t.model, load_checkpoint(best)["model"], f"best {best}")
         clips, crops = (cfg.eval.clips, cfg.eval.crops) if cfg.eval.video_level else (1, 1)
-        merged, names = run_test(t.model, t.inputs, cfg, info, t.device, clips, crops)
+        log.info("final evaluation of epoch %s's weights: %d x %d views per %s video", state.best_epoch or cfg.epochs,
+                 clips, crops, cfg.eval.split)
+        try:
+            merged, names = run_test(t.model, t.inputs, cfg, info, t.device, clips, crops,
+                                     stop_requested=lambda: flag.set)
+        except EvaluationStopped:
+            self._stop(flag.received, "during the final evaluation", f"all {cfg.epochs} epochs are checkpointed",
+                       cfg.epochs)
         skipped = max(state.skipped, merged["skipped"])  # the final evaluation re-reads the validation set
         video = {"top1": None, "top5": None}
         if cfg.eval.video_level:
