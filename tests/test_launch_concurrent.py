@@ -277,7 +277,7 @@ def test_concurrent_launches_train_every_run_exactly_once(tmp_path, synthetic_ro
     """Two launches at the same instant (a barrier after their imports) and a third while the runs
     are going: each run is trained once, by one process, recorded once, and the launches that did
     not start a run say who owns it."""
-    epochs = 3
+    epochs = 2
     spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",), frames=(4, 8, 16))
     spec["run"]["epochs"] = epochs
     experiment = tmp_path / "exp.yaml"

@@ -93,14 +93,20 @@ class _Scheduler:
         self.bad: set[str] = set()
         self.queue = list(plan.runs)
         self.running: dict[str, tuple[object, str]] = {}  # run id -> (submitit job, claim token)
+        self.waiting, self.next_poll = False, 0.0  # upstreams going elsewhere; when to look again
 
     def run(self) -> None:
         try:
             while self.queue or self.running:
                 self._start_ready()
                 self._reap()
-                waiting = self._upstreams_elsewhere()
-                if self.queue and not self.running and not waiting and not any(
+                idle = self.queue and not self.running and not any(
+                    all(up in self.done for up in r.depends_on) for r in self.queue)
+                # Upstreams run elsewhere: looked at every 2 s (it may ask a scheduler), and afresh
+                # before giving up on them.
+                if time.monotonic() >= self.next_poll or (idle and not self.waiting):
+                    self.waiting, self.next_poll = self._upstreams_elsewhere(), time.monotonic() + 2.0
+                if idle and not self.waiting and not any(
                     all(up in self.done for up in r.depends_on) for r in self.queue
                 ):
                     # Waiting on upstream runs nobody runs: nothing to start here.
