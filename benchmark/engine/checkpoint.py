@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.engine.rundir import CHECKPOINTS, write_bytes_atomic
+from benchmark.engine.rundir import CHECKPOINTS, checkpoint_problem, write_bytes_atomic
 from benchmark.errors import ModelError
 
 FORMAT = 1
@@ -77,21 +77,25 @@ def resume_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest loadable resume point: ``last.pt``, else ``last.prev.pt`` (logged: which and why).
 
     None when the run has no checkpoint (it starts from scratch). When checkpoints exist but none
-    loads, a ModelError names each and why: a run never restarts from scratch silently."""
+    loads, a ModelError names each and why: a run never restarts from scratch silently. Its message
+    starts with the file names and stays short, so a launcher's cut-down reason still shows them."""
     candidates = [p for p in (checkpoint_path(run_dir), checkpoint_path(run_dir, "previous")) if p.exists()]
     errors = []
     for path in candidates:
         try:
             load_resumable(path)
         except ModelError as exc:
-            errors.append(str(exc))
+            detail = f"cannot load ({_short(exc.__cause__)})" if exc.__cause__ else str(exc).removeprefix(f"{path}: ")
+            why = checkpoint_problem(path) or f"{path.name}: {detail[:100]}"
+            errors.append(f"{CHECKPOINTS}/{why}")
             continue
         if errors:
             log.warning("resuming from %s: %s", path.name, "; ".join(errors))
         return path
     if errors:
-        raise ModelError(f"no loadable checkpoint to resume from: {'; '.join(errors)}; 'stbench repair "
-                         f"{run_dir}' sets them aside (the run then starts again), or use --resume never")
+        raise ModelError(f"cannot resume: {'; '.join(errors)}; 'stbench repair RUN_DIR' sets "
+                         f"{'them' if len(errors) > 1 else 'it'} aside (the run then starts again), "
+                         "or use --resume never")
     return None
 
 
