@@ -35,6 +35,16 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
     return 100.0 * int(topk_correct(scores, labels, k).sum()) / len(labels)
 
 
+def mean_class_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
+    """Unweighted mean over the classes present among ``labels`` of their top-1 (%): rare classes
+    weigh like frequent ones (mmaction2's mean class accuracy). None without samples."""
+    if len(labels) == 0:
+        return None
+    correct = (scores.argmax(-1) == labels).double()
+    classes = labels.unique()
+    return float(torch.stack([correct[labels == c].mean() for c in classes]).mean() * 100.0)
+
+
 def merge_shards(shards: list[dict]) -> dict:
     """Merge per-rank ``{"index", "label", "scores"}`` arrays into one record per video.
 

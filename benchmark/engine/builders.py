@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from benchmark.engine.checkpoint import init_from_run, load_checkpoint, load_wei
 from benchmark.engine.distributed import DistInfo, cuda_index
 from benchmark.engine.protocol import effective_lr
 from benchmark.engine.run_config import RunConfig
+from benchmark.engine.run_loggers import RunLoggers
 from benchmark.errors import ConfigError
 
 log = logging.getLogger("benchmark.engine")
@@ -160,6 +161,7 @@ class Training:
     lr0: float
     steps: int  # batches per epoch
     ckpt: dict | None  # the checkpoint resumed from
+    loggers: RunLoggers = field(default_factory=lambda: RunLoggers([]))  # live loggers (main process only)
 
     @property
     def amp(self) -> bool:

@@ -154,9 +154,12 @@ def train_epoch(t: Training, epoch: int, start_batch: int, meter: EpochMeter, st
 
 
 def _report(t: Training, bar, meter: EpochMeter, epoch: int, batch_idx: int, t0: float) -> None:
+    rate = meter.clips * t.info.world_size / max(time.time() - t0, 1e-9)  # this session's part of the epoch
     if bar is not None:
         bar.update(1)
-        rate = meter.clips * t.info.world_size / max(time.time() - t0, 1e-9)
         bar.set_postfix(loss=f"{meter.loss:.3f}", acc=f"{meter.top1:.1f}", clips_s=f"{rate:.1f}")
     elif t.info.is_main and batch_idx % t.cfg.log_every == 0:
         log.info("epoch %d batch %d/%d loss %.4f acc %.2f", epoch + 1, batch_idx, t.steps, meter.loss, meter.top1)
+    if t.info.is_main and batch_idx % t.cfg.log_every == 0:
+        t.loggers.log_step(epoch * t.steps + batch_idx, {"train_loss": meter.loss, "train_top1": meter.top1,
+                                                         "lr": t.optimizer.param_groups[0]["lr"], "clips_per_s": rate})

@@ -56,6 +56,7 @@ def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainSt
         "top5": state.best_top5,
         "video_top1": video["top1"],
         "video_top5": video["top5"],
+        "mean_class_top1": video.get("mean_class_top1"),
         **_profile(cfg.model, inputs.num_classes),
         "epochs": cfg.epochs,
         "best_epoch": state.best_epoch,

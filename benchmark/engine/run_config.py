@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from benchmark.data import DataConfig
 from benchmark.engine import protocol
+from benchmark.engine.run_loggers import check_logger_names
 from benchmark.errors import ConfigError
 from benchmark.strict_config import from_dict, load_yaml, to_dict
 
@@ -85,6 +87,7 @@ class RunConfig:
     workers: int | None = None  # data loader workers per process; None: the dataset's num_workers
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = 20
+    loggers: list[str] = field(default_factory=list)  # live loggers (benchmark.engine.run_loggers): tensorboard
     max_steps_per_epoch: int | None = None  # cap for smoke runs; None: the whole epoch
 
     @property
@@ -137,6 +140,7 @@ def _check_values(out: RunConfig, where: str) -> None:
             )
     if out.num_classes is not None:
         _check_positive(out.num_classes, f"{where}: num_classes")
+    check_logger_names(out.loggers, f"{where}: loggers")
 
 
 def _schedule(schedule: ScheduleConfig, default_name: str, epochs: int) -> ScheduleConfig:
@@ -209,3 +213,37 @@ def load_run_config(source: str | Path | dict, where: str | None = None) -> RunC
 
 def config_to_dict(cfg: RunConfig) -> dict:
     return to_dict(cfg)
+
+
+def _field_defaults(cls) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+            out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+def _sections() -> dict[str, type]:
+    return {"optim": OptimConfig, "schedule": ScheduleConfig, "eval": EvalConfig, "dataset": DataConfig}
+
+
+def same_run(recorded: Any, current: dict, cls: type = RunConfig) -> bool:
+    """Whether a recorded ``config.yaml`` mapping describes the run ``current`` describes, allowing
+    keys a newer stbench added: absent from the record and at their default now (an older run
+    with a checkpoint must stay resumable after an upgrade)."""
+    if not isinstance(recorded, dict):
+        return recorded == current
+    defaults, sections = _field_defaults(cls), _sections() if cls is RunConfig else {}
+    for key, value in current.items():
+        if key not in recorded:
+            if key not in defaults or defaults[key] != value:
+                return False
+        elif key in sections and isinstance(value, dict):
+            if not same_run(recorded[key], value, sections[key]):
+                return False
+        elif recorded[key] != value:
+            return False
+    return all(key in current for key in recorded)

@@ -34,6 +34,7 @@ RESULT_SCHEMA: dict[str, tuple] = {
     "top5": _OPT_NUM,
     "video_top1": _OPT_NUM,
     "video_top5": _OPT_NUM,
+    "mean_class_top1": _OPT_NUM,  # of the final evaluation (video level when it is), unweighted over classes
     "params": _OPT_INT,
     "macs_conv": _OPT_INT,
     "macs_all": _OPT_INT,
@@ -83,20 +84,26 @@ class SchemaError(StbenchError, ValueError):
     """A record does not match its schema."""
 
 
+# Keys added after schema version 1: records written before them stay valid.
+RESULT_OPTIONAL = ("mean_class_top1",)
+
+
 def _type_names(types: tuple) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in types)
 
 
-def _check(obj: Any, schema: dict[str, tuple], what: str) -> None:
+def _check(obj: Any, schema: dict[str, tuple], what: str, optional: tuple[str, ...] = ()) -> None:
     if not isinstance(obj, dict):
         raise SchemaError(f"{what}: expected a JSON object, got {type(obj).__name__}")
-    missing = [k for k in schema if k not in obj]
+    missing = [k for k in schema if k not in obj and k not in optional]
     if missing:
         raise SchemaError(f"{what}: missing key(s): {', '.join(missing)}")
     extra = [k for k in obj if k not in schema]
     if extra:
         raise SchemaError(f"{what}: unknown key(s): {', '.join(extra)} (valid keys: {', '.join(schema)})")
     for key, types in schema.items():
+        if key not in obj:
+            continue  # an optional key
         value = obj[key]
         # bool is an int in Python but not a number in these records.
         if isinstance(value, bool) and bool not in types:
@@ -109,13 +116,13 @@ def _check(obj: Any, schema: dict[str, tuple], what: str) -> None:
 
 def validate_result(obj: Any, what: str = "result.json") -> dict:
     """Raise :class:`SchemaError` naming the key unless ``obj`` is a valid ``result.json``."""
-    _check(obj, RESULT_SCHEMA, what)
+    _check(obj, RESULT_SCHEMA, what, RESULT_OPTIONAL)
     if obj["schema_version"] != SCHEMA_VERSION:
         raise SchemaError(f"{what}: schema_version {obj['schema_version']} (this reader knows {SCHEMA_VERSION})")
     _check(obj["code_version"], CODE_VERSION_SCHEMA, f"{what}: code_version")
     _check(obj["environment"], ENVIRONMENT_SCHEMA, f"{what}: environment")
-    for key in ("top1", "top5", "video_top1", "video_top5"):
-        if obj[key] is not None and not 0.0 <= obj[key] <= 100.0:
+    for key in ("top1", "top5", "video_top1", "video_top5", "mean_class_top1"):
+        if obj.get(key) is not None and not 0.0 <= obj[key] <= 100.0:
             raise SchemaError(f"{what}: '{key}' must be a percentage in [0, 100], got {obj[key]!r}")
     return obj
 

@@ -14,9 +14,11 @@ import signal
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 from benchmark.engine import rundir
+from benchmark.engine.accuracy import mean_class_accuracy
 from benchmark.engine.builders import RunInputs, build_training, determinism, restored_model, run_device
 from benchmark.engine.checkpoint import (
     checkpoint_path,
@@ -40,8 +42,9 @@ from benchmark.engine.epoch import RunFailed, set_epoch_lr, train_epoch
 from benchmark.engine.evaluation import evaluate_model, run_test, write_predictions
 from benchmark.engine.meters import EpochMeter
 from benchmark.engine.records import fmt, metrics_line, result_record
-from benchmark.engine.run_config import RunConfig, config_to_dict, load_run_config
+from benchmark.engine.run_config import RunConfig, config_to_dict, load_run_config, same_run
 from benchmark.engine.run_log import run_logging
+from benchmark.engine.run_loggers import RunLoggers
 from benchmark.engine.schema import validate_result
 from benchmark.engine.signals import DEFAULT_SIGNALS, EvaluationStopped, PreemptionFlag, RunPreempted
 from benchmark.engine.train_state import TrainState
@@ -72,7 +75,8 @@ class _Trainer:
         text = _config_yaml(self.cfg)
         existing = d / rundir.CONFIG
         if resume == "auto":
-            if rundir.config_differs(existing, text) and checkpoint_path(d).is_file():
+            if (rundir.config_differs(existing, text) and checkpoint_path(d).is_file()
+                    and not same_run(rundir.read_config(d)[0], config_to_dict(self.cfg))):
                 raise ConfigError(
                     f"{existing}: the run directory holds a run with a different config; "
                     "use another --run-dir or --resume never to start it again"
@@ -124,6 +128,9 @@ class _Trainer:
                     rundir.write_state(d, "failed", reason=reason, epoch=self.epoch_done)
                     log.error("run %s failed: %s", self.run_id, reason)
                 raise
+            finally:
+                if getattr(self, "t", None) is not None:
+                    self.t.loggers.close()
 
     def _wall(self) -> float:
         """Wall time of the run: its earlier sessions (before a resume) plus this one."""
@@ -141,6 +148,8 @@ class _Trainer:
             rundir.truncate_metrics(d, state.epoch)
         self.epoch_done = state.epoch
         self.wall_before = state.wall
+        t.loggers = RunLoggers.open(cfg.loggers, d, config_to_dict(cfg), state.epoch * t.steps + state.batch,
+                                    info.is_main)
         log.info("run %s: %s on %s, %d classes, %d train / %d %s clips, batch %d x %d process(es), "
                  "lr %.4g, %d epochs", self.run_id, cfg.model, self.device, inputs.num_classes,
                  len(t.loader.dataset), len(t.val_loader.dataset), cfg.eval.split, t.loader.batch_size,
@@ -200,6 +209,7 @@ class _Trainer:
         log.info("epoch %d/%d lr %.4g train loss %.4f top1 %.2f | val top1 %s top5 %s | %.1f clips/s",
                  epoch + 1, cfg.epochs, lr, line["train_loss"], line["train_top1"],
                  fmt(line["val_top1"]), fmt(line["val_top5"]), line["clips_per_s"])
+        t.loggers.log_epoch(epoch + 1, _epoch_values(line, t.device))
         state.epoch, state.batch, state.stats = epoch + 1, 0, []
         state.wall = self._wall()
         self.checkpoints.end_epoch(state, line, improved)
@@ -241,6 +251,8 @@ class _Trainer:
         video = {"top1": None, "top5": None}
         if cfg.eval.video_level:
             video = {"top1": merged["top1"], "top5": merged["top5"]}
+        video["mean_class_top1"] = mean_class_accuracy(torch.from_numpy(merged["scores"]),
+                                                       torch.from_numpy(merged["label"]))
         result = None
         if info.is_main:
             write_predictions(d, merged, names)
@@ -249,6 +261,7 @@ class _Trainer:
             validate_result(result)
             rundir.write_json_atomic(d / rundir.RESULT, result)
             rundir.write_state(d, "done", epoch=cfg.epochs)
+            t.loggers.finish(config_to_dict(cfg), result)
             log.info("run %s done: top1 %s top5 %s video top1 %s (%d x %d views)", self.run_id,
                      fmt(result["top1"]), fmt(result["top5"]), fmt(result["video_top1"]), clips, crops)
         return broadcast_object(result, info)
@@ -318,3 +331,12 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
         return record
     finally:
         shutdown(info)
+
+
+def _epoch_values(line: dict, device: torch.device) -> dict:
+    """What live loggers get per epoch: the metrics line's numbers, and the GPU's peak memory."""
+    keys = ("lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "clips_per_s")
+    values = {k: line[k] for k in keys if line.get(k) is not None}
+    if device.type == "cuda":
+        values["gpu_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return values

@@ -1,0 +1,1 @@
+"""Built-in run loggers: every public file here registers one with ``benchmark.engine.run_loggers.register_logger``."""
