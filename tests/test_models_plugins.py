@@ -95,7 +95,7 @@ def test_a_3d_module_plugin_is_listed_profiled_and_trains(tmp_path):
                           "step": train_one_step("CSN-ResNet18-f4")}))
     ''')
     assert "CSN" in result["modules"]
-    assert result["on"] == ["ResNet18", "ResNet34", "ResNet50", "ResNet101"]  # residual + 3D layouts only
+    assert result["on"] == ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152"]  # residual + 3D layouts
     assert "does not support backbone InceptionV1" in result["refused"]
     units = resnet18_units(112)
     # I3D: a 3x3x3 conv (27 in out weights); CSN: 1x1x1 (in out) + depthwise 3x3x3 (27 out) + one more BN.
