@@ -44,6 +44,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("status", help="table of an experiment's runs: state, epoch, top-1, job, reason")
     p.add_argument("experiment")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--watch", action="store_true",
+                   help="refresh a progress view (bar over the grid's epochs, counts, ETA) until no run is active")
+    p.add_argument("--interval", type=float, default=10.0, help="--watch: seconds between refreshes (default 10)")
     p.set_defaults(func=_status)
 
     p = subparsers.add_parser("cancel", help="cancel the queued and running jobs of an experiment")
@@ -107,11 +110,18 @@ def _plan(args) -> int:
 def _launch(args) -> int:
     from benchmark.grid import load_experiment
     from benchmark.launch import format_table, launch, status
+    from benchmark.launch.executor import EXECUTORS
 
     exp = load_experiment(args.experiment)
     only = (lambda r: fnmatch.fnmatchcase(r.run_id, args.runs)) if args.runs else None
+    on_event = None
+    if EXECUTORS.get(args.executor, "--executor").waits:  # it trains here: show the runs as they end
+        from benchmark.cli.progress import run_progress
+
+        runs = [r for r in exp.runs() if only is None or only(r)]
+        on_event = run_progress(runs, exp, True, print, exp.name)
     report = launch(exp, executor=args.executor, profile=args.profile, parallel=args.parallel,
-                    hold=args.hold, only=only)
+                    hold=args.hold, only=only, on_event=on_event)
     print(f"{exp.name}: {report.summary()}")
     for run_id, owner in report.owned.items():
         print(f"  {run_id}: not started here, owned by {owner}")
@@ -125,7 +135,12 @@ def _status(args) -> int:
     from benchmark.grid import load_experiment
     from benchmark.launch import format_table, status
 
-    views = status(load_experiment(args.experiment))
+    exp = load_experiment(args.experiment)
+    if args.watch:
+        from benchmark.cli.progress import watch
+
+        return watch(exp, args.interval)
+    views = status(exp)
     if args.format == "json":
         print(json.dumps([{
             "run_id": v.run_id, "state": v.state, "epoch": v.epoch, "best_top1": v.best_top1,

@@ -7,13 +7,15 @@ choices of this summary, not part of any measurement).
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from benchmark.cli.progress import run_progress
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -63,7 +65,7 @@ def _quickstart(args) -> int:
     print(f"[2/3] training {len(plan.runs)} runs from {plan.experiment.name} with the local executor "
           f"({args.parallel} at a time); finished runs are reused")
     report = train_quickstart(plan, parallel=args.parallel,
-                              on_event=_progress_bar(plan.runs, plan.exp, not args.no_progress, print))
+                              on_event=run_progress(plan.runs, plan.exp, not args.no_progress, print, "quickstart"))
     print(f"      {report.summary()}")
     result = analyse_quickstart(plan)
     print("[3/3] report\n")
@@ -89,7 +91,7 @@ def findings(summary: pd.DataFrame, table: pd.DataFrame) -> list[Finding]:
     def metric(dataset: str, module: str, key: str) -> float | None:
         rows = summary[(summary["dataset"] == dataset) & (summary["module"] == module)]
         value = rows[key].iloc[0] if len(rows) else None
-        return None if value is None or pd.isna(value) else float(value)
+        return None if value is None or value != value else float(value)  # NaN: not computed
 
     out: list[Finding] = []
     chance = 100.0 / 4  # both synthetic sets have 4 classes
@@ -132,41 +134,3 @@ def summary_text(table: pd.DataFrame, summary: pd.DataFrame, found: list[Finding
         mark = {True: "yes", False: "NO", None: "n/a"}[f.holds]
         lines.append(f"  [{mark:>3}] {f.claim}: {f.value}")
     return "\n".join(lines)
-
-
-
-
-def _progress_bar(runs, exp, enabled: bool, echo: Callable[[str], None]):
-    """A tqdm bar over runs (on a terminal), plain lines otherwise."""
-    from benchmark.launch.observe import observe
-
-    already = sum(1 for v in observe(exp, runs).values() if v.state == "done")
-    total = len(runs)
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, initial=already, unit="run", desc="quickstart", dynamic_ncols=True)
-        active: set[str] = set()
-
-        def on_event(event: str, run_id: str, detail: str | None) -> None:
-            if event == "started":
-                active.add(run_id)
-            else:
-                active.discard(run_id)
-                bar.update(1)
-                if event != "done":
-                    bar.write(f"{run_id}: {event}{': ' + detail if detail else ''}")
-            bar.set_postfix_str(", ".join(sorted(a.split("/")[-1] for a in active)))
-            if bar.n >= total:
-                bar.close()
-
-        return on_event
-
-    count = [already]
-
-    def on_event(event: str, run_id: str, detail: str | None) -> None:
-        if event != "started":
-            count[0] += 1
-        echo(f"      [{count[0]}/{total}] {run_id}: {event}{': ' + detail if detail else ''}")
-
-    return on_event

@@ -1,0 +1,98 @@
+"""Progress on the terminal: a bar over a launch's runs, and ``stbench status --watch``.
+
+The numbers come from the library (``benchmark.launch.progress``); only the drawing is here.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+BAR_WIDTH = 30
+
+
+def run_progress(runs, exp, enabled: bool, echo: Callable[[str], None], desc: str = "runs"):
+    """``on_event`` for a launch that waits: a tqdm bar over runs on a terminal, plain lines otherwise."""
+    from benchmark.launch.observe import observe
+
+    already = sum(1 for v in observe(exp, runs).values() if v.state == "done")
+    total = len(runs)
+    if enabled and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=already, unit="run", desc=desc, dynamic_ncols=True)
+        active: set[str] = set()
+
+        def on_event(event: str, run_id: str, detail: str | None) -> None:
+            if event == "started":
+                active.add(run_id)
+            else:
+                active.discard(run_id)
+                bar.update(1)
+                if event != "done":
+                    bar.write(f"{run_id}: {event}{': ' + detail if detail else ''}")
+            bar.set_postfix_str(", ".join(sorted(a.split("/")[-1] for a in active)))
+            if bar.n >= total:
+                bar.close()
+
+        return on_event
+
+    count = [already]
+
+    def on_event(event: str, run_id: str, detail: str | None) -> None:
+        if event != "started":
+            count[0] += 1
+        echo(f"      [{count[0]}/{total}] {run_id}: {event}{': ' + detail if detail else ''}")
+
+    return on_event
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def grid_lines(name: str, progress, views) -> list[str]:
+    """The compact view: a bar over the grid's epochs, counts per state, the running and failed runs."""
+    from benchmark.engine.rundir import FAILED, RUNNING
+
+    filled = int(round(BAR_WIDTH * progress.fraction))
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    lines = [f"{name}  [{bar}] {100 * progress.fraction:5.1f}%  epochs {progress.epochs_done}/{progress.epochs_total}"
+             f"  ETA {human_seconds(progress.eta_s) if not progress.finished else 'done'}",
+             "  " + "  ".join(f"{state} {n}" for state, n in sorted(progress.states.items()))]
+    for v in views.values():
+        if v.state in (RUNNING, FAILED):
+            planned = v.run.config.get("epochs", "?")
+            detail = f"epoch {v.epoch}/{planned}" if v.state == RUNNING else (v.reason or "")
+            lines.append(f"  {v.state:<8} {v.run_id}  {detail}"[:160])
+    return lines
+
+
+def watch(exp, interval: float, stream=None) -> int:
+    """Redraw until no run is queued or running (a terminal: in place; otherwise one line per refresh)."""
+    from benchmark.launch import status
+    from benchmark.launch.progress import grid_progress
+
+    stream = stream or sys.stdout
+    tty = stream.isatty()
+    try:
+        while True:
+            views = status(exp)
+            progress = grid_progress(views)
+            lines = grid_lines(exp.name, progress, views)
+            if tty:
+                stream.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
+            else:
+                stream.write(lines[0] + "  |" + lines[1] + "\n")
+            stream.flush()
+            if progress.finished:
+                return 0
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,111 @@
+"""Grid progress (``stbench status --watch``, the bar of a waiting launch): the numbers by hand, and
+the views as a person sees them, under a pseudo-terminal and without one."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from slurm_fixture import load_grid, synthetic_root, tiny_grid  # noqa: F401 (fixture)
+
+from benchmark.grid.spec import PlannedRun
+from benchmark.launch.observe import RunView
+from benchmark.launch.progress import grid_progress
+
+
+def view(tmp_path, run_id, state, epoch, epochs, times=(), model="TSN-ResNet18-f4", active=False):
+    run_dir = tmp_path / run_id
+    run_dir.mkdir()
+    lines = [{"epoch": e + 1, "epoch_time_s": t} for e, t in enumerate(times)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    run = PlannedRun(run_id, {"epochs": epochs, "model": model}, [], run_dir, {})
+    return RunView(run, state, None, epoch, None, None, None, None, active)
+
+
+def test_progress_and_eta_by_hand(tmp_path):
+    views = {v.run_id: v for v in (
+        view(tmp_path, "a", "done", 4, 4, times=(10, 10, 10, 10)),
+        view(tmp_path, "b", "running", 1, 4, times=(20,), model="TAM-ResNet18-f4", active=True),
+        view(tmp_path, "c", "pending", 0, 4, model="TAM-ResNet18-f4", active=True),  # paced like b
+        view(tmp_path, "d", "pending", 0, 2, model="I3D-ResNet18-f4", active=True),  # overall mean: 15
+        view(tmp_path, "e", "failed", 1, 4, times=(99,)),  # ended: no more epochs counted
+    )}
+    p = grid_progress(views)
+    assert (p.runs, p.epochs_done, p.epochs_total, p.active) == (5, 4 + 1 + 0 + 0 + 1, 18, 3)
+    assert p.states == {"done": 1, "running": 1, "pending": 2, "failed": 1}
+    # b: 3 left x 20 s; c: 4 x 20 s (b's model); d: 2 x mean(10, 20, 99); one run trains at a time.
+    assert p.eta_s == pytest.approx(3 * 20 + 4 * 20 + 2 * (10 + 20 + 99) / 3)
+    assert not p.finished and p.fraction == pytest.approx(6 / 18)
+
+
+def test_a_grid_with_nothing_active_is_finished(tmp_path):
+    p = grid_progress({"a": view(tmp_path, "a", "done", 2, 2, times=(1, 1))})
+    assert p.finished and p.fraction == 1.0 and p.eta_s is None
+
+
+def _experiment_file(tmp_path: Path, root: Path) -> Path:
+    spec = tiny_grid(root, tmp_path / "out", modules=("TSN", "TAM"), frames=(4,))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _read_pty(fd: int, proc: subprocess.Popen, timeout: float) -> bytes:
+    out = b""
+    end = time.time() + timeout
+    while time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    return out
+
+
+@pytest.mark.slow
+def test_watch_on_a_terminal_and_without_one(tmp_path, synthetic_root):  # noqa: F811
+    exp_file = _experiment_file(tmp_path, synthetic_root)
+    env = {**os.environ, "STBENCH_TEST_THREADS": "1"}
+    launch = subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp_file), "--parallel", "1"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    main_fd, child_fd = pty.openpty()
+    watch = subprocess.Popen([sys.executable, "-m", "benchmark", "status", str(exp_file), "--watch",
+                              "--interval", "0.5"], stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env)
+    os.close(child_fd)
+    screen = _read_pty(main_fd, watch, timeout=300).decode(errors="replace")
+    os.close(main_fd)
+    assert watch.wait(timeout=60) == 0
+    assert launch.wait(timeout=300) == 0, launch.stderr.read().decode()[-2000:]
+    frames = screen.split("\x1b[H\x1b[2J")
+    assert len(frames) >= 2  # redrawn in place
+    assert "[" + "#" * 30 + "] 100.0%" in frames[-1] and "ETA done" in frames[-1]
+    assert "done 2" in frames[-1]
+    # Without a terminal: plain lines, no escape codes, ending at 100 %.
+    plain = subprocess.run([sys.executable, "-m", "benchmark", "status", str(exp_file), "--watch"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert plain.returncode == 0 and "\x1b" not in plain.stdout
+    assert plain.stdout.strip().splitlines()[-1].startswith("tiny  [" + "#" * 30 + "] 100.0%")
+
+
+def test_a_waiting_launch_prints_plain_progress_lines_without_a_terminal(tmp_path, synthetic_root, capsys):  # noqa: F811
+    from benchmark.cli import main
+
+    exp_file = _experiment_file(tmp_path, synthetic_root)
+    assert main(["launch", str(exp_file)]) == 0
+    out = capsys.readouterr().out
+    assert "[1/2]" in out and "[2/2]" in out and "\x1b" not in out
+    assert load_grid(yaml.safe_load(exp_file.read_text()), tmp_path).name == "tiny"
