@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_fixture import load_grid, synthetic_root, tiny_grid, wait_for  # noqa: F401 (fixture)
+from slurm_fixture import load_grid, local_slurm, synthetic_root, tiny_grid, wait_for  # noqa: F401 (fixtures)
 
 from benchmark.engine import claim as claims
 from benchmark.engine.rundir import read_metrics
@@ -142,6 +142,33 @@ def test_a_claim_from_another_host_is_left_alone_unless_its_job_is_known_gone(tm
     seen = []
     mine = claims.acquire(run, claims.owner("launch"), judge=lambda c: seen.append(c["job_id"]) or False)
     assert seen == ["4242"] and claims.read_claim(run) == mine
+
+
+def test_a_claim_naming_a_job_lives_as_long_as_the_job_not_the_launch(tmp_path):
+    """A live launch's claim that names its job: the job's word decides (a cancelled job's claim is
+    taken over although the launch still runs); only when nobody can judge the job does the
+    launch's process count. A claim without a job lives with its process, whatever a judge says."""
+    run = tmp_path / "run"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = {"pid": sleeper.pid, "proc_start": claims.process_start(sleeper.pid), "launch_id": "L1"}
+    try:
+        with_job = {**live, "executor": "slurm", "job_id": "12_3"}
+        assert claims.alive(_write_claim(run, **with_job), judge=lambda c: False) is False
+        assert claims.alive(_write_claim(run, **with_job), judge=lambda c: None) is True  # the launch lives
+        assert claims.alive(_write_claim(run, **with_job)) is True  # no judge here
+        assert claims.alive(_write_claim(run, **live), judge=lambda c: False) is True  # no job named
+        _write_claim(run, **with_job)
+        with pytest.raises(claims.ClaimError, match="owned by launch L1"):
+            claims.acquire(run, claims.owner("launch"), judge=lambda c: True)
+        assert claims.acquire(run, claims.owner("launch"), judge=lambda c: False)["pid"] == os.getpid()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    pid, start = _dead_process()
+    dead = {"pid": pid, "proc_start": start, "executor": "slurm", "job_id": "12_3"}
+    assert claims.alive(_write_claim(run, **dead), judge=lambda c: True) is True  # queued, its launch gone
+    assert claims.alive(_write_claim(run, **dead), judge=lambda c: None) is None  # may run somewhere
+    assert claims.alive(_write_claim(run, pid=pid, proc_start=start), judge=lambda c: True) is False
 
 
 def test_handover_to_the_granted_job_and_release(tmp_path):

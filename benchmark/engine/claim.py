@@ -6,6 +6,8 @@ same time; only the claim's holder starts or trains it. A claim is created whole
 on NFS), names its owner (host, PID and process start time, launch id, SLURM job) and carries a
 fresh random ``token``. Rules (docs/run-directory.md):
 
+- a claim naming a job (executor, job id) lives as long as that job (the ``judge`` asks its
+  executor), not as its launch's process; one without a job lives with its process;
 - a live owner's claim is never taken; one whose liveness cannot be told (another host, no judge
   of its job) is left alone and reported; an unreadable one is garbage once a minute old;
 - a dead owner's claim is taken over through a marker named after its token, created exclusively,
@@ -101,22 +103,24 @@ def _is_me(claim: dict) -> bool:
 
 
 def alive(claim: dict, judge: Judge | None = None) -> bool | None:
-    """True: its process (this host) or its job (``judge``) is alive; False: provably gone;
-    None: cannot tell (another host and no word on its job)."""
+    """True: alive; False: provably gone; None: cannot tell (left alone).
+
+    A claim naming a job (``executor`` and ``job_id``) lives as long as that job (``judge``): a
+    launch that is still running does not keep its cancelled or failed job's claim alive. A claim
+    without a job, or one whose job nobody can judge here, lives with its process (this host)."""
     if claim.get("corrupt"):  # one being written right now (no-link fallback) is not taken
         return False if claim.get("age", 0) > CORRUPT_AFTER_S else None
+    names_job = bool(claim.get("job_id") and claim.get("executor"))
+    if judge is not None and names_job:
+        job = judge(claim)
+        if job is not None:
+            return job
     proc = None
     if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
         proc = pid_alive(claim["pid"], claim.get("proc_start"))
     if proc:
         return True
-    names_job = bool(claim.get("job_id") and claim.get("executor"))
-    job = judge(claim) if judge is not None and names_job else None
-    if job:
-        return True
-    if job is False or (proc is False and not names_job):
-        return False
-    return None
+    return False if proc is False and not names_job else None  # its job may still run somewhere
 
 
 def read_claim(run_dir: str | Path) -> dict | None:

@@ -112,7 +112,8 @@ def _claimed(run: PlannedRun, sub: dict | None, job: JobView | None) -> tuple[st
 
     def judge(c: dict) -> bool | None:
         if sub and (c.get("job_id"), c.get("executor")) == (sub.get("job_id"), sub.get("executor")):
-            return None if job is None or job.state == UNKNOWN else job.active  # asked already
+            if job is not None:  # asked already
+                return None if job.state == UNKNOWN else job.active
         return judge_claim(c)
 
     alive = claims.alive(claim, judge)
