@@ -195,3 +195,18 @@ def test_a_task_of_a_multi_gpu_job_gets_its_own_gpu(monkeypatch):
     assert os.environ["MASTER_PORT"] == str(20000 + 77)
     ddp_env_from_slurm(one_gpu_per_task=True)  # idempotent: already set up, nothing changes
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+def test_failure_reasons_keep_the_file_name_and_name_a_killed_job():
+    from benchmark.launch.executor import error_line_of, shorten
+    from benchmark.launch.executors.local import failure_reason
+
+    path = "/very/long/" + "d" * 300 + "/checkpoints/last.pt"
+    line = f"benchmark.errors.DataError: {path}: cannot load (truncated zip)"
+    assert shorten(line).startswith("benchmark.errors.DataError: /very/long/") and len(shorten(line)) <= 300
+    assert shorten(line).endswith("cannot load (truncated zip)")
+    text = "Traceback (most recent call last):\n  File \"x.py\", line 1\n" + line + "\nsubmitit INFO (2026) - done"
+    assert error_line_of(text.splitlines()) == shorten(line)
+    killed = RuntimeError("submitit INFO (2026-12-01 10:00:00,000) - Loading pickle: /tmp/x_submitted.pkl")
+    assert "killed by a signal" in failure_reason(killed)
+    assert failure_reason(RuntimeError(line)) == shorten(line)

@@ -158,10 +158,25 @@ class Executor:
                 lines = [x.strip() for x in path.read_text(errors="replace").splitlines() if x.strip()]
             except OSError:
                 continue
-            for line in reversed(lines):
-                if ("Error" in line or "Exception" in line) and not line.startswith(("Traceback", "File ")):
-                    return line[-300:]
+            line = error_line_of(lines)
+            if line:
+                return line
         return None
+
+
+def shorten(line: str, limit: int = 300) -> str:
+    """At most ``limit`` characters, keeping the start (where errors name their file) and the end."""
+    return line if len(line) <= limit else f"{line[:limit - 100]} … {line[-97:]}"
+
+
+def error_line_of(lines: list[str]) -> str | None:
+    """The last line that reports an error (not a traceback frame, not submitit's own log chatter)."""
+    for line in reversed([x.strip() for x in lines if x.strip()]):
+        if line.startswith(("Traceback", "File ", "submitit ")):
+            continue
+        if "Error" in line or "Exception" in line or "error:" in line:
+            return shorten(line)
+    return None
 
 
 EXECUTORS: Registry[Executor] = Registry("executor", ("benchmark.launch.executors",), ConfigError)

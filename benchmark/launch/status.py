@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmark.grid.spec import Experiment
-from benchmark.launch.executor import EXECUTORS
+from benchmark.launch.executor import EXECUTORS, shorten
 from benchmark.launch.observe import RunView, observe
 
 COLUMNS = ("run", "state", "epoch", "best top-1", "job id", "elapsed", "reason")
@@ -26,7 +26,7 @@ def _job(v: RunView) -> str:
 def rows(views: dict[str, RunView]) -> list[tuple[str, ...]]:
     return [
         (v.run_id, v.state, str(v.epoch), "-" if v.best_top1 is None else f"{v.best_top1:.2f}",
-         _job(v), _elapsed(v.elapsed_s), (v.reason or "").replace("\n", " ")[:120])
+         _job(v), _elapsed(v.elapsed_s), shorten((v.reason or "").replace("\n", " "), 160))
         for v in views.values()
     ]
 

@@ -22,7 +22,9 @@ from benchmark.launch.executor import (
     JobView,
     LaunchOptions,
     LaunchPlan,
+    error_line_of,
     register_executor,
+    shorten,
 )
 from benchmark.launch.job import RunJob
 from benchmark.launch.ownership import claim_before_start, ended_elsewhere
@@ -42,12 +44,17 @@ def _alive(sub: dict) -> bool | None:
     return pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
 
 
-def _last_line(text: str) -> str:
-    lines = [x.strip() for x in text.strip().splitlines() if x.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "Exception" in line:
-            return line[-300:]
-    return lines[-1][-300:] if lines else text
+def failure_reason(error: BaseException) -> str:
+    """One line for a job that failed: its error line, or what is known when it left none (a job
+    killed by a signal only leaves submitit's own log lines)."""
+    text = str(error)
+    line = error_line_of(text.splitlines())
+    if line:
+        return line
+    if "killed" in text.lower() or "signal" in text.lower() or "Loading pickle" in text:
+        return "the job's process ended without a result (killed by a signal?); relaunch to resume"
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return shorten(lines[-1]) if lines else type(error).__name__
 
 
 @register_executor("local")
@@ -192,6 +199,6 @@ class _Scheduler:
                 self.on_event("done", run_id, None)
             else:
                 self.bad.add(run_id)
-                self.report.failed[run_id] = _last_line(str(error))
+                self.report.failed[run_id] = failure_reason(error)
                 log.error("%s failed: %s", run_id, self.report.failed[run_id])
                 self.on_event("failed", run_id, self.report.failed[run_id])
