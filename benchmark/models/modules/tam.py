@@ -6,13 +6,13 @@ import math
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ModelError
 from benchmark.models.options import COMMON_OPTIONS, check_options
 from benchmark.models.registry import BACKBONES, register_module
 from benchmark.models.temporal import FrameAware
+from benchmark.models.temporal_ops import temporal_aggregation
 from benchmark.models.video2d import build_video2d
 
 WEIGHT_INITS = ("identity", "uniform", "fan_out")
@@ -51,12 +51,7 @@ class TemporalAggregation(FrameAware):
         self.weight = nn.Parameter(weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        clips = self.to_clips(x)  # (B, T, C, H, W)
-        padded = F.pad(clips, (0, 0, 0, 0, 0, 0, 1, 1))  # one zero frame at each end
-        w = self.weight.view(1, 1, self.channels, 3, 1, 1).unbind(3)
-        t = clips.shape[1]
-        out = w[0] * padded[:, 0:t] + w[1] * padded[:, 1:t + 1] + w[2] * padded[:, 2:t + 2]
-        return F.relu(out).reshape(x.shape)
+        return temporal_aggregation(self.to_clips(x), self.weight).reshape(x.shape)
 
     def conv_macs(self, inputs, output) -> int:
         """Counted as three depthwise 1×1 convolutions: 3·C·H·W per frame (the official convention)."""

@@ -11,6 +11,7 @@ from torch import nn
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
+from benchmark.models.temporal_ops import temporal_shift
 from benchmark.models.video2d import build_video2d
 
 DEEP_STAGE = 23  # a stage this deep makes TSM shift every other block (n_round = 2)
@@ -26,13 +27,7 @@ class TemporalShift(FrameAware):
         self.fold = channels // fold_div
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        clips = self.to_clips(x)
-        f = self.fold
-        out = torch.zeros_like(clips)
-        out[:, :-1, :f] = clips[:, 1:, :f]  # from the future
-        out[:, 1:, f:2 * f] = clips[:, :-1, f:2 * f]  # from the past
-        out[:, :, 2 * f:] = clips[:, :, 2 * f:]
-        return out.reshape(x.shape)
+        return temporal_shift(self.to_clips(x), self.fold).reshape(x.shape)
 
     def conv_macs(self, inputs, output) -> int:
         return 0  # memory movement only

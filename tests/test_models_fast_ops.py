@@ -1,0 +1,111 @@
+"""The fast TAM and TSM kernels against the straightforward implementations they replaced (kept here
+as references): same outputs and gradients in float64, for ragged sizes, T = 1 and 2, batch > 1."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark.models.build import build_model
+from benchmark.models.modules.tam import TemporalAggregation
+from benchmark.models.modules.tsm import TemporalShift
+from benchmark.models.profile import count_conv_macs
+from benchmark.models.temporal_ops import temporal_aggregation, temporal_shift
+
+EXACT = {"rtol": 0.0, "atol": 0.0}
+TIGHT = {"rtol": 1e-12, "atol": 1e-12}  # weight gradients: the same sums reduced in another order
+SHAPES = [(2, 1, 5, 3, 3), (3, 2, 7, 5, 3), (2, 3, 9, 1, 7), (1, 8, 12, 3, 5), (2, 5, 20, 4, 4)]  # B, T, C, H, W
+
+
+def reference_taps(clips: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The previous TemporalAggregation.forward before its ReLU: a zero frame padded at each end, three taps."""
+    channels, t = weight.shape[0], clips.shape[1]
+    padded = F.pad(clips, (0, 0, 0, 0, 0, 0, 1, 1))
+    w = weight.view(1, 1, channels, 3, 1, 1).unbind(3)
+    return w[0] * padded[:, 0:t] + w[1] * padded[:, 1:t + 1] + w[2] * padded[:, 2:t + 2]
+
+
+def reference_tam(clips: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return F.relu(reference_taps(clips, weight))
+
+
+def reference_tsm(clips: torch.Tensor, fold: int) -> torch.Tensor:
+    """The previous TemporalShift.forward: a zero-filled copy with the shifted slices filled in."""
+    f = fold
+    out = torch.zeros_like(clips)
+    out[:, :-1, :f] = clips[:, 1:, :f]
+    out[:, 1:, f:2 * f] = clips[:, :-1, f:2 * f]
+    out[:, :, 2 * f:] = clips[:, :, 2 * f:]
+    return out
+
+
+def forward_backward(fn, clips, *args):
+    """Output and gradients of a random linear loss (so every gradient entry is distinct)."""
+    leaves = [clips.detach().clone().requires_grad_()] + [
+        a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args]
+    out = fn(*leaves)
+    seed = torch.Generator().manual_seed(7)
+    out.backward(torch.randn(out.shape, generator=seed, dtype=out.dtype))
+    return out.detach(), [leaf.grad for leaf in leaves if isinstance(leaf, torch.Tensor)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fast_tam_equals_reference(shape):
+    gen = torch.Generator().manual_seed(sum(shape))
+    clips = torch.randn(shape, generator=gen, dtype=torch.float64)
+    weight = torch.randn(shape[2], 3, generator=gen, dtype=torch.float64)
+    out, (gx, gw) = forward_backward(temporal_aggregation, clips, weight)
+    ref_out, (ref_gx, ref_gw) = forward_backward(reference_tam, clips, weight)
+    assert (out == 0).any() and (out > 0).any()  # the ReLU's mask is exercised both ways
+    torch.testing.assert_close(out, ref_out, **EXACT)
+    torch.testing.assert_close(gx, ref_gx, **EXACT)
+    torch.testing.assert_close(gw, ref_gw, **TIGHT)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fast_tsm_equals_reference(shape):
+    clips = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape)), dtype=torch.float64)
+    fold = shape[2] // 8  # C = 5, 7 give no shifted channels, 9, 12, 20 a ragged remainder
+    out, (gx,) = forward_backward(temporal_shift, clips, fold)
+    ref_out, (ref_gx,) = forward_backward(reference_tsm, clips, fold)
+    torch.testing.assert_close(out, ref_out, **EXACT)
+    torch.testing.assert_close(gx, ref_gx, **EXACT)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 3, 2, 3), (2, 2, 3, 3, 1), (1, 4, 5, 2, 2)])
+def test_gradcheck_fast_kernels(shape):
+    gen = torch.Generator().manual_seed(3)
+    clips = torch.randn(shape, generator=gen, dtype=torch.float64).requires_grad_()
+    weight = torch.randn(shape[2], 3, generator=gen, dtype=torch.float64)
+    # the ReLU's kink must lie outside gradcheck's finite-difference step (1e-6)
+    assert reference_taps(clips.detach(), weight).abs().min() > 1e-4
+    assert torch.autograd.gradcheck(temporal_aggregation, (clips, weight.requires_grad_()))
+    assert torch.autograd.gradcheck(temporal_shift, (clips, 1))
+
+
+def test_modules_use_fast_kernels_with_reference_results():
+    """The nn.Modules on (B*T, C, H, W) maps give the references' results, TAM with each init."""
+    x = torch.randn(6, 16, 3, 5, dtype=torch.float64)
+    for init in ("identity", "uniform", "fan_out"):
+        tam = TemporalAggregation(16, init=init).double()
+        tam.frames = 3
+        expected = reference_tam(x.view(2, 3, 16, 3, 5), tam.weight.detach()).reshape(x.shape)
+        torch.testing.assert_close(tam(x), expected, **EXACT)
+    tsm = TemporalShift(16)
+    tsm.frames = 3
+    torch.testing.assert_close(tsm(x), reference_tsm(x.view(2, 3, 16, 3, 5), 2).reshape(x.shape), **EXACT)
+
+
+def test_tam_model_keeps_mac_convention():
+    """TAM still counts 3·C·H·W per frame: TAM-ResNet18's MACs exceed TSN's by exactly that sum."""
+    x = torch.randn(1, 3, 4, 32, 32)
+    tsn, tam = build_model("TSN-ResNet18-f4", 5).eval(), build_model("TAM-ResNet18-f4", 5).eval()
+    assert sum(isinstance(m, TemporalAggregation) for m in tam.modules()) == 8  # one per BasicBlock
+    extra = count_conv_macs(tam, x) - count_conv_macs(tsn, x)
+    # each block's residual input: 64@8x8 (layer1), 128@4x4, 256@2x2, 512@1x1 at 32 px; 2 blocks per stage
+    # and the first block of stages 2..4 sees the previous stage's output (half the channels, twice the side)
+    per_frame = 0
+    for c, side in ((64, 8), (64, 8), (64, 8), (128, 4), (128, 4), (256, 2), (256, 2), (512, 1)):
+        per_frame += 3 * c * side * side
+    assert extra == 4 * per_frame
