@@ -2,12 +2,13 @@
 
 Why: TAM adds 0.4 % MACs to TSN yet the straightforward autograd graph (pad a zero frame at each
 end, three weighted taps, two sums, ReLU) makes seven full-size tensors per call and as many in its
-backward, and on the CPU fresh large tensors cost page faults as well as memory passes. These
-kernels write one output buffer by slices and in-place adds and save only what the backward needs
-(TAM: the input and the output, whose sign is the ReLU mask). They compute the same sums in the same
-order as the straightforward form (no fused multiply-add: ``addcmul_`` would round once, not twice) (``tests/test_models_fast_ops.py`` keeps it as the reference), so
-outputs and input gradients are bit-identical; TAM's weight gradients are the same sums reduced in
-another order.
+backward, and on the CPU fresh large tensors cost page faults as well as memory passes. TAM here
+writes one output buffer by slices and in-place adds and saves only what its backward needs (the
+input and the output, whose sign is the ReLU mask); TSM fills an empty buffer by slices and zeroes
+only the two boundary frames. They compute the same sums in the same order as the straightforward
+form (``tests/test_models_fast_ops.py`` keeps it as the reference; no fused multiply-add:
+``addcmul_`` rounds once, not twice), so outputs and input gradients are bit-identical; TAM's
+weight gradients are the same sums reduced in another order.
 
 Tensors are clips ``(B, T, C, H, W)``.
 """
