@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import hashlib
 import json
 import logging
 import os
 import shutil
 import socket
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,12 +85,14 @@ def make_dir(path: str | Path) -> Path:
     return path
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
+def _crc(path: Path) -> int:
+    """CRC-32 of a file: a read-back check (not a signature), cheap enough for a pre-empted job that
+    must checkpoint before SLURM kills it."""
+    crc = 0
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            crc = zlib.crc32(block, crc)
+    return crc
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, verify: bool = False,
@@ -111,7 +113,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, verify: bool = False,
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if verify and _digest(Path(tmp)) != hashlib.sha256(data).hexdigest():
+        if verify and _crc(Path(tmp)) != zlib.crc32(data):
             raise OSError(errno.EIO, "written bytes read back differently")
         if keep_previous is not None and path.is_file():
             _keep(path, Path(keep_previous))
