@@ -1,4 +1,5 @@
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ def test_eq1_by_hand():
     assert psi(60.0, 40.0) == pytest.approx(20 / 60)
     assert phi(30.0, 40.0) == 1.0  # worse than TSN: spatial contribution saturates at 1
     assert psi(30.0, 40.0) == pytest.approx(-10 / 60)  # temporal modelling that hurts is negative
+    assert math.isnan(psi(55.8, 100.0)) and math.isnan(psi(100.0, 100.0))  # no headroom: undefined, not -inf
 
 
 def test_averages_missing_cells_and_seeds(tmp_path):

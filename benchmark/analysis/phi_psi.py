@@ -32,7 +32,10 @@ def phi(s_model: float, s_tsn: float) -> float:
 
 
 def psi(s_model: float, s_tsn: float) -> float:
-    return (s_model - s_tsn) / (100.0 - s_tsn)
+    """Undefined (NaN) when TSN is already perfect: with no headroom (100 − S_TSN = 0) there is no
+    improvement to measure, and Eq. 1 would divide by zero (±inf)."""
+    headroom = 100.0 - s_tsn
+    return float("nan") if headroom <= 0 else (s_model - s_tsn) / headroom
 
 
 def model_metrics(table: pd.DataFrame) -> pd.DataFrame:
