@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_fixture import load_grid, synthetic_root, tiny_grid  # noqa: F401 (fixture)
+from slurm_fixture import load_grid, synthetic_root, tiny_grid, wait_for  # noqa: F401 (fixture)
 
 from benchmark.grid.spec import PlannedRun
+from benchmark.launch import status
 from benchmark.launch.observe import RunView
 from benchmark.launch.progress import grid_progress
 
@@ -82,6 +83,9 @@ def test_watch_on_a_terminal_and_without_one(tmp_path, synthetic_root):  # noqa:
     env = {**os.environ, "STBENCH_TEST_THREADS": "1"}
     launch = subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp_file), "--parallel", "1"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Watch once the launch has taken a run: before that nothing is active and a watch ends at once.
+    exp = load_grid(yaml.safe_load(exp_file.read_text()), tmp_path)
+    wait_for(lambda: any(v.active or v.state == "done" for v in status(exp).values()), 120, "the launch to start")
     main_fd, child_fd = pty.openpty()
     watch = subprocess.Popen([sys.executable, "-m", "benchmark", "status", str(exp_file), "--watch",
                               "--interval", "0.5"], stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env)

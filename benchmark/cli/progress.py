@@ -74,13 +74,18 @@ def grid_lines(name: str, progress, views) -> list[str]:
     return lines
 
 
+QUIET_S = 3.0  # a launch starts its next run within a second of the last one ending
+
+
 def watch(exp, interval: float, stream=None) -> int:
-    """Redraw until no run is queued or running (a terminal: in place; otherwise one line per refresh)."""
+    """Redraw until no run has been queued or running for a while (a launch between two runs has
+    none active for a moment); on a terminal in place, otherwise one line per refresh."""
     from benchmark.launch import status
     from benchmark.launch.progress import grid_progress
 
     stream = stream or sys.stdout
     tty = stream.isatty()
+    quiet_since = None
     try:
         while True:
             views = status(exp)
@@ -91,8 +96,12 @@ def watch(exp, interval: float, stream=None) -> int:
             else:
                 stream.write(lines[0] + "  |" + lines[1] + "\n")
             stream.flush()
-            if progress.finished:
+            if not progress.finished:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            if quiet_since is not None and time.monotonic() - quiet_since >= max(QUIET_S, 2 * interval):
                 return 0
-            time.sleep(interval)
+            time.sleep(min(interval, QUIET_S) if quiet_since is not None else interval)
     except KeyboardInterrupt:
         return 0
