@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from benchmark.strict_config import from_dict, load_yaml, to_dict
 from benchmark.errors import ConfigError
+from benchmark.strict_config import from_dict, load_yaml, to_dict
 
 
 @dataclass

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from benchmark.engine import protocol_defaults
-from benchmark.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
-from benchmark.engine.run_config import load_run_config
 from benchmark.engine.accuracy import accuracy, aggregate_views, merge_shards, topk_correct
+from benchmark.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from benchmark.engine.protocol import default_milestones, effective_lr
+from benchmark.engine.run_config import load_run_config
 from benchmark.engine.rundir import read_metrics, run_state, truncate_metrics, write_json_atomic, write_state
 from benchmark.engine.schedule import lr_at
 from benchmark.engine.schema import SchemaError, validate_metrics_line, validate_result

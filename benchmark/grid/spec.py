@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.strict_config import check_choice, check_keys, from_dict, load_yaml
-from benchmark.package_data import find_yaml
 from benchmark.errors import ConfigError, StbenchError
+from benchmark.package_data import find_yaml
+from benchmark.strict_config import check_choice, check_keys, from_dict, load_yaml
 
 # Run options the grid itself decides, so a spec cannot set them.
 RESERVED_OPTIONS = ("model", "dataset", "run_id")
