@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import ModelError
+from benchmark.models.options import check_dropout, check_options, reject_tp
 from benchmark.models.weights import read_state_dict
 
 
@@ -78,3 +79,20 @@ class Classifier(nn.Module):
 
     def conv_macs(self, inputs, output) -> int:
         return 0
+
+
+def scratch_builder(family: str, label: str, make, why_no_tp: str):
+    """The builder of an architecture trained from scratch: options checked, ``-tp`` refused,
+    ``make(num_classes, frames, dropout)``, then ``pretrained`` only as a local checkpoint of it."""
+
+    def build(spec, num_classes: int, **options):
+        check_options(spec.name, options)
+        reject_tp(spec, why_no_tp)
+        model = make(num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
+        load_local_weights(model, options.get("pretrained"), spec.name,
+                           imagenet_hint=f"{family} is trained from scratch; pass None or a local checkpoint "
+                                         "saved from this model")
+        return model
+
+    build.__doc__ = f"Build {label} for ``spec.frames`` frames."
+    return build

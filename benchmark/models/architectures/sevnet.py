@@ -13,12 +13,13 @@ and BN after the shortcut conv, ReLU after the merge) are ours; the parameter an
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
 from benchmark.errors import ModelError
-from benchmark.models.architectures._common import Classifier, check_input, load_local_weights
-from benchmark.models.options import check_dropout, check_options, reject_tp
+from benchmark.models.architectures._common import Classifier, check_input, scratch_builder
 from benchmark.models.registry import register_architecture
 from benchmark.models.weight_init import msra_init
 
@@ -90,17 +91,8 @@ class SEVNet(nn.Module):
 
 
 def _builder(group_width: int):
-    def build(spec, num_classes: int, **options):
-        check_options(spec.name, options)
-        reject_tp(spec, "SEVNet keeps the temporal resolution in every stage")
-        model = SEVNet(group_width, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
-        load_local_weights(model, options.get("pretrained"), spec.name,
-                           imagenet_hint="SEVNet is trained from scratch; pass None or a local checkpoint "
-                                         "saved from this model")
-        return model
-
-    build.__doc__ = f"Build SEVNet-G{group_width} for ``spec.frames`` frames."
-    return build
+    return scratch_builder("SEVNet", f"SEVNet-G{group_width}", partial(SEVNet, group_width),
+                           "SEVNet keeps the temporal resolution in every stage")
 
 
 for _g in GROUP_WIDTHS:

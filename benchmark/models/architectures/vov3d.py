@@ -12,11 +12,12 @@ bias) + ReLU, dropout, fc. Time is never strided, so ``-tp`` is rejected.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
-from benchmark.models.architectures._common import Classifier, check_input, load_local_weights
-from benchmark.models.options import check_dropout, check_options, reject_tp
+from benchmark.models.architectures._common import Classifier, check_input, scratch_builder
 from benchmark.models.registry import register_architecture
 from benchmark.models.squeeze_excite import SqueezeExcite3d
 from benchmark.models.weight_init import msra_init
@@ -134,18 +135,8 @@ class VoV3D(nn.Module):
 
 
 def _builder(variant: str):
-    def build(spec, num_classes: int, **options):
-        check_options(spec.name, options)
-        reject_tp(spec, "VoV3D keeps the temporal resolution in every stage")
-        dropout = check_dropout(spec.name, options.get("dropout", 0.5))
-        model = VoV3D(variant, num_classes, spec.frames, dropout)
-        load_local_weights(model, options.get("pretrained"), spec.name,
-                           imagenet_hint="VoV3D is trained from scratch; pass None or a local checkpoint "
-                                         "saved from this model")
-        return model
-
-    build.__doc__ = f"Build VoV3D-{variant} for ``spec.frames`` frames."
-    return build
+    return scratch_builder("VoV3D", f"VoV3D-{variant}", partial(VoV3D, variant),
+                           "VoV3D keeps the temporal resolution in every stage")
 
 
 for _variant, (_blocks, _units) in VARIANTS.items():

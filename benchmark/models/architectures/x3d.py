@@ -16,12 +16,12 @@ Time is never strided, so ``-tp`` is rejected.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
 
-from benchmark.models.architectures._common import Classifier, check_input, load_local_weights
-from benchmark.models.options import check_dropout, check_options, reject_tp
+from benchmark.models.architectures._common import Classifier, check_input, scratch_builder
 from benchmark.models.registry import register_architecture
 from benchmark.models.squeeze_excite import SqueezeExcite3d, se_width
 from benchmark.models.weight_init import msra_init
@@ -102,17 +102,8 @@ class X3D(nn.Module):
 
 
 def _builder(variant: str):
-    def build(spec, num_classes: int, **options):
-        check_options(spec.name, options)
-        reject_tp(spec, "X3D keeps the temporal resolution in every stage")
-        model = X3D(variant, num_classes, spec.frames, check_dropout(spec.name, options.get("dropout", 0.5)))
-        load_local_weights(model, options.get("pretrained"), spec.name,
-                           imagenet_hint="X3D is trained from scratch; pass None or a local checkpoint "
-                                         "saved from this model")
-        return model
-
-    build.__doc__ = f"Build X3D-{variant} for ``spec.frames`` frames."
-    return build
+    return scratch_builder("X3D", f"X3D-{variant}", partial(X3D, variant),
+                           "X3D keeps the temporal resolution in every stage")
 
 
 for _variant, (_w, _d, _frames, _train, _test) in VARIANTS.items():
