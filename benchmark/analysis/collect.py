@@ -19,8 +19,11 @@ from benchmark.errors import DataError
 
 COLUMNS = [
     "dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5", "video_top1",
-    "video_top5", "params", "macs_conv", "macs_all", "throughput", "epochs", "state", "reason", "run_dir",
+    "video_top5", "params", "macs_conv", "macs_all", "throughput", "epochs", "sampling", "pretrained",
+    "model_options", "init_from", "state", "reason", "run_dir",
 ]
+# Run settings the paper's other experiments vary (sampling: Table 3; pretrained: Table 9; model
+# options such as tam_placement: Table 6; init_from: Table 4's fine-tuning), read from the config.
 REFERENCES = {"paper-mini": "the official 288-run mini grid (results/reference/paper_mini_grid.csv)"}
 _RESULT_KEYS = ("dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5",
                 "video_top1", "video_top5", "params", "macs_conv", "macs_all", "epochs")
@@ -36,12 +39,35 @@ def _dataset_name(value: Any) -> str | None:
     return None
 
 
+def options_label(options: Any) -> str | None:
+    """``{"tam_placement": "top-half"}`` -> ``"tam_placement=top-half"`` (sorted; None when empty)."""
+    if not isinstance(options, dict) or not options:
+        return None
+    return ",".join(f"{k}={options[k]}" for k in sorted(options))
+
+
+def _settings(config: dict) -> dict:
+    """The varied run settings of :data:`COLUMNS`, as far as ``config`` records them."""
+    row: dict[str, Any] = {}
+    data = config.get("dataset")
+    if isinstance(data, dict) and isinstance(data.get("sampling"), str):
+        row["sampling"] = data["sampling"]
+    if "pretrained" in config:
+        value = config["pretrained"]
+        row["pretrained"] = "none" if value is None else str(value)
+    row["model_options"] = options_label(config.get("model_options"))
+    if isinstance(config.get("init_from"), str):
+        row["init_from"] = config["init_from"]
+    return row
+
+
 def _from_config(config: dict) -> dict:
     name = config.get("model")
     row = model_identity(name) or ({"model": name} if isinstance(name, str) else {})
     row["dataset"] = _dataset_name(config.get("dataset"))
     if isinstance(config.get("seed"), int):
         row["seed"] = config["seed"]
+    row.update(_settings(config))
     return row
 
 
@@ -81,7 +107,8 @@ def _tidy(rows: list[dict]) -> pd.DataFrame:
     for col in ("frames", "seed", "params", "macs_conv", "macs_all", "epochs"):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     table["tp"] = table["tp"].astype("boolean")
-    for col in ("dataset", "module", "backbone", "model", "state", "reason", "run_dir"):
+    for col in ("dataset", "module", "backbone", "model", "sampling", "pretrained", "model_options", "init_from",
+                "state", "reason", "run_dir"):
         table[col] = table[col].astype(object).where(table[col].notna(), None)
     return table
 
