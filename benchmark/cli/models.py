@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from benchmark.errors import ConfigError
 
 
@@ -52,7 +54,13 @@ def cmd_profile(args) -> int:
     if args.classes < 1:
         raise ConfigError(f"--classes must be positive, got {args.classes}")
     spec = parse_model_name(args.name)
-    result = profile_model(spec, args.classes, size=args.size)
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE, e.g. tam_placement=top-half")
+        options[key] = yaml.safe_load(value)
+    result = profile_model(spec, args.classes, size=args.size, options=options)
     if args.format == "json":
         print(json.dumps({"model": spec.name, "classes": args.classes, "size": args.size, **result}))
     else:
@@ -77,5 +85,8 @@ def register(subparsers) -> None:
     p.add_argument("name", metavar="NAME", help="model name, e.g. TAM-ResNet50-f8")
     p.add_argument("--classes", type=int, required=True, metavar="N", help="number of classes")
     p.add_argument("--size", type=int, default=224, help="frame height and width (default 224)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a build option that changes the structure, as a run's model_options "
+                        "(e.g. tam_placement=top-half); repeatable")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_profile)

@@ -57,7 +57,7 @@ def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainSt
         "video_top1": video["top1"],
         "video_top5": video["top5"],
         "mean_class_top1": video.get("mean_class_top1"),
-        **_profile(cfg.model, inputs.num_classes),
+        **_profile(cfg.model, inputs.num_classes, cfg.model_options),
         "epochs": cfg.epochs,
         "best_epoch": state.best_epoch,
         "wall_time_s": wall,
@@ -69,11 +69,11 @@ def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainSt
     }
 
 
-def _profile(model: str, num_classes: int) -> dict:
+def _profile(model: str, num_classes: int, options: dict | None = None) -> dict:
     try:
         from benchmark.models import profile_model
 
-        p = profile_model(model, num_classes, size=224)
+        p = profile_model(model, num_classes, size=224, options=options)
         return {"params": int(p["params"]), "macs_conv": int(p["macs_conv"]), "macs_all": int(p["macs_all"])}
     except Exception as exc:  # a finished run must not be lost because counting failed
         log.warning("could not profile %s: %s", model, exc)

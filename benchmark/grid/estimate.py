@@ -56,9 +56,10 @@ def estimate(experiment: Experiment, runs: list[PlannedRun] | None = None, progr
         cfg = run.config
         data = cfg["dataset"]
         classes = cfg.get("num_classes") or resolve_data_config(data).num_classes
-        key = (cfg["model"], classes, data["crop"])
+        options = cfg.get("model_options") or {}
+        key = (cfg["model"], classes, data["crop"], repr(sorted(options.items())))
         if key not in profiles:
-            profiles[key] = profile_model(cfg["model"], classes, size=data["crop"])["macs_conv"]
+            profiles[key] = profile_model(cfg["model"], classes, size=data["crop"], options=options)["macs_conv"]
             if progress is not None:
                 progress(i + 1, len(runs))
         if data["name"] not in clips:

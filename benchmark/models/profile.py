@@ -95,8 +95,12 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224) -> dict[str, int]:
+def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224,
+                  options: dict | None = None) -> dict[str, int]:
     """``{"params", "macs_conv", "macs_all"}`` of ``name`` for one clip of ``size``×``size`` frames.
+
+    ``options``: the module's build options that change its structure (a run's ``model_options``,
+    e.g. ``tam_placement``); weights are never loaded for counting.
 
     Params include the classifier for ``num_classes``; ``macs_conv`` excludes it (the official
     table's convention); ``macs_all`` includes everything FlopCounterMode sees. Built on ``meta``;
@@ -108,7 +112,7 @@ def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224) -> d
     if num_classes < 1:
         raise ModelError(f"num_classes must be positive, got {num_classes}")
     with torch.device("meta"):
-        model = build_model(spec, num_classes)
+        model = build_model(spec, num_classes, **dict(options or {}))
         clip = torch.empty(1, 3, spec.frames, size, size)
     model.eval()
     _skip_batch_norms(model)

@@ -19,6 +19,7 @@ from benchmark.models.heads import FrameAveragingHead
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.naming import ModelSpec
 from benchmark.models.options import check_options
+from benchmark.models.placement import placement_indices
 from benchmark.models.registry import BACKBONES
 from benchmark.models.temporal import assign_frames
 from benchmark.models.temporal_pooling import TemporalMaxPool
@@ -51,12 +52,15 @@ class Video2DNet(nn.Module):
         return self.head(self.features(frames), b)
 
 
-def insert_operators(net2d: nn.Module, layout: BackboneLayout, factory: OperatorFactory) -> int:
-    """Insert ``factory(channels)`` at every operator point of ``layout``, in order; return how many."""
+def insert_operators(net2d: nn.Module, layout: BackboneLayout, factory: OperatorFactory,
+                     placement: str = "all") -> int:
+    """Insert ``factory(channels)`` at the operator points of ``layout`` that ``placement`` keeps
+    (:mod:`benchmark.models.placement`), in order; return how many."""
     points = layout.operator_points(net2d)
-    for point in points:
-        point.insert(factory(point.channels))
-    return len(points)
+    keep = placement_indices(placement, len(points))
+    for i in keep:
+        points[i].insert(factory(points[i].channels))
+    return len(keep)
 
 
 def per_frame_stages(net2d: nn.Module, layout: BackboneLayout, tp: bool) -> nn.Sequential:
@@ -70,19 +74,21 @@ def per_frame_stages(net2d: nn.Module, layout: BackboneLayout, tp: bool) -> nn.S
 
 
 def build_video2d(spec: ModelSpec, num_classes: int, *, operator: OperatorFactory | None = None,
-                  modify: Callable[[nn.Module, BackboneLayout], None] | None = None, **options) -> Video2DNet:
+                  modify: Callable[[nn.Module, BackboneLayout], None] | None = None, placement: str = "all",
+                  **options) -> Video2DNet:
     """Build a per-frame 2D video network for ``spec``.
 
     ``operator``: factory inserted at the backbone's operator points (see :func:`insert_operators`);
     ``modify(net2d, layout)``: any other in-place change of the 2D model (e.g. adding non-local
-    blocks), applied after the weights are loaded. ``options``: ``pretrained``, ``dropout``,
+    blocks), applied after the weights are loaded. ``placement``: which operator points get one
+    (:data:`benchmark.models.placement.PLACEMENTS`). ``options``: ``pretrained``, ``dropout``,
     ``inflate`` (ignored: nothing to inflate).
     """
     check_options(spec.name, options)
     entry = BACKBONES[spec.backbone]
     net2d = entry.builder(pretrained=options.get("pretrained"))
     if operator is not None:
-        insert_operators(net2d, entry.layout, operator)
+        insert_operators(net2d, entry.layout, operator, placement)
     if modify is not None:
         modify(net2d, entry.layout)
     features = per_frame_stages(net2d, entry.layout, spec.tp)

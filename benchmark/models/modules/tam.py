@@ -10,6 +10,7 @@ from torch import nn
 
 from benchmark.errors import ModelError
 from benchmark.models.options import COMMON_OPTIONS, check_options
+from benchmark.models.placement import placement_indices
 from benchmark.models.registry import BACKBONES, register_module
 from benchmark.models.temporal import FrameAware
 from benchmark.models.temporal_ops import temporal_aggregation
@@ -70,9 +71,14 @@ def weight_init(spec, tam_init: str) -> str:
 @register_module("TAM", description="depthwise temporal aggregation (k=3) on every residual branch / "
                  "after every InceptionV1 stage", paper="Fan et al., bLVNet-TAM, NeurIPS 2019")
 def build_tam(spec, num_classes, **options):
-    """Options: the common ones and ``tam_init`` ("official", the default, as the official code on
-    this backbone; "identity"; "uniform", U(−1, 1) on every backbone)."""
-    check_options(spec.name, options, allowed=COMMON_OPTIONS + ("tam_init",))
+    """Options: the common ones, ``tam_init`` ("official", the default, as the official code on
+    this backbone; "identity"; "uniform", U(−1, 1) on every backbone) and ``tam_placement`` (which
+    blocks get a TAM, paper 002 Table 6: "all", the default, "top-half", "bottom-half",
+    "uniform-half"; see :mod:`benchmark.models.placement`)."""
+    check_options(spec.name, options, allowed=COMMON_OPTIONS + ("tam_init", "tam_placement"))
     options = dict(options)
     init = weight_init(spec, options.pop("tam_init", "official"))
-    return build_video2d(spec, num_classes, operator=partial(TemporalAggregation, init=init), **options)
+    placement = options.pop("tam_placement", "all")
+    placement_indices(placement, 0, f"{spec.name}: tam_placement")  # a bad value named before building
+    return build_video2d(spec, num_classes, operator=partial(TemporalAggregation, init=init),
+                         placement=placement, **options)
