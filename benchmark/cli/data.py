@@ -55,15 +55,21 @@ def cmd_extract(args) -> int:
 def cmd_convert(args) -> int:
     from benchmark.data import convert
 
-    out, root = Path(args.out), Path(args.root)
+    out, root, fmt = Path(args.out), Path(args.root), args.format
+    train, val = (Path(p) if p else None for p in (args.train, args.val))
     if args.dataset == "ssv2":
-        result = convert.convert_ssv2(Path(args.labels), Path(args.train), Path(args.val), root, out, args.format)
+        result = convert.convert_ssv2(Path(args.labels), train, val, root, out, fmt)
     elif args.dataset == "kinetics":
-        result = convert.convert_kinetics(Path(args.train), Path(args.val), root, out, args.format,
-                                          args.name_template)
-    else:
+        result = convert.convert_kinetics(train, val, root, out, fmt, args.name_template)
+    elif args.dataset == "mit":
         cats = Path(args.categories) if args.categories else None
-        result = convert.convert_mit(Path(args.train), Path(args.val), root, out, args.format, cats)
+        result = convert.convert_mit(train, val, root, out, fmt, cats)
+    elif args.dataset == "ucf101":
+        result = convert.convert_ucf101(train, val, Path(args.labels), root, out, fmt)
+    elif args.dataset == "hmdb51":
+        result = convert.convert_hmdb51(Path(args.splits), args.split, root, out, fmt)
+    else:
+        result = convert.convert_jester(Path(args.labels), train, val, root, out, fmt)
     counts = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
     print(f"{args.dataset}: {len(result.classes)} classes, {counts} -> {out}/train.txt, val.txt, classes.txt")
     if result.missing:
@@ -213,10 +219,14 @@ def _add_extract(sub) -> None:
 
 def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="official annotations -> list files (train.txt, val.txt, classes.txt)")
-    p.add_argument("dataset", choices=("ssv2", "kinetics", "mit"))
-    p.add_argument("--train", required=True, help="ssv2: train.json; kinetics: train.csv; mit: trainingSet.csv")
-    p.add_argument("--val", required=True, help="ssv2: validation.json; kinetics: validate.csv; mit: validationSet.csv")
-    p.add_argument("--labels", help="ssv2: labels.json")
+    p.add_argument("dataset", choices=CONVERTERS)
+    p.add_argument("--train", help="ssv2: train.json; kinetics: train.csv; mit: trainingSet.csv; "
+                                   "ucf101: trainlistNN.txt; jester: jester-v1-train.csv")
+    p.add_argument("--val", help="ssv2: validation.json; kinetics: validate.csv; mit: validationSet.csv; "
+                                 "ucf101: testlistNN.txt; jester: jester-v1-validation.csv")
+    p.add_argument("--labels", help="ssv2: labels.json; ucf101: classInd.txt; jester: jester-v1-labels.csv")
+    p.add_argument("--splits", help="hmdb51: folder of the <class>_test_split<N>.txt files")
+    p.add_argument("--split", type=int, help="hmdb51: split number N (1, 2 or 3)")
     p.add_argument("--categories", help="mit: moments_categories.txt (name,id); default: sorted names")
     p.add_argument("--root", required=True, help="dataset root holding the frame folders (or videos)")
     p.add_argument("--out", required=True, help="output folder for the list files")
@@ -281,9 +291,21 @@ def _add_synth(sub) -> None:
     p.set_defaults(func=cmd_synth)
 
 
+#: Each converter's required flags (beyond --root and --out).
+CONVERTERS = {"ssv2": ("train", "val", "labels"), "kinetics": ("train", "val"), "mit": ("train", "val"),
+              "ucf101": ("train", "val", "labels"), "hmdb51": ("splits", "split"),
+              "jester": ("train", "val", "labels")}
+
+
 def _convert_checked(args) -> int:
-    if args.dataset == "ssv2" and not args.labels:
-        raise ConfigError("convert ssv2 needs --labels labels.json")
+    needed = CONVERTERS[args.dataset]
+    absent = [f"--{name}" for name in needed if getattr(args, name) is None]
+    if absent:
+        raise ConfigError(f"convert {args.dataset} needs {', '.join(absent)} (see stbench data convert --help)")
+    extra = [f"--{name}" for name in ("train", "val", "labels", "splits", "split")
+             if name not in needed and getattr(args, name) is not None]
+    if extra:
+        raise ConfigError(f"convert {args.dataset} does not take {', '.join(extra)}")
     if args.name_template is not None and args.dataset != "kinetics":
         raise ConfigError("--name-template applies to kinetics only")
     if args.name_template is None:
