@@ -59,7 +59,7 @@ cfg = DataConfig(root=root, train_list="list.txt", val_list="list.txt", num_clas
                  resize=8, crop=8, scales=(1.0,), flip=False, num_workers=0)
 loader = build_loader(cfg, "val", frames=4, mean=(0.0,) * 3, std=(1.0,) * 3, train=False, batch_size=2)
 batch = next(iter(loader))
-clips = (batch["video"] * 255).round().to(dtype=__import__("torch").uint8).permute(0, 2, 3, 4, 1).numpy()
+clips = batch["video"].permute(0, 2, 3, 4, 1).numpy()  # uint8 batches
 np.save(root + "/clips.npy", clips)
 rc = main(["data", "check", root + "/list.txt", "--num-classes", "2"])
 print(json.dumps({"formats": FORMATS.names(), "labels": batch["label"].tolist(), "check_rc": rc}))

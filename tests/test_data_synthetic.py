@@ -92,7 +92,7 @@ def _train_and_evaluate(model_name, cfg, steps):
         train.set_epoch(epoch)
         model.train()
         for batch in train:
-            loss = torch.nn.functional.cross_entropy(model(batch["video"]), batch["label"])
+            loss = torch.nn.functional.cross_entropy(model(train.model_input(batch["video"], "cpu")), batch["label"])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -105,7 +105,7 @@ def _train_and_evaluate(model_name, cfg, steps):
     correct = total = 0
     with torch.no_grad():
         for batch in val:
-            correct += (model(batch["video"]).argmax(1) == batch["label"]).sum().item()
+            correct += (model(val.model_input(batch["video"], "cpu")).argmax(1) == batch["label"]).sum().item()
             total += len(batch["label"])
     return correct / total
 

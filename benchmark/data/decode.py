@@ -30,7 +30,6 @@ def _decode_jpeg(*args, **kwargs):
         return decode_jpeg(*args, **kwargs)
 
 
-
 class FrameFolder:
     """Frames ``start..end`` of a folder, file names from the template (1-based in official lists)."""
 
@@ -43,10 +42,16 @@ class FrameFolder:
             raise DataError(f"{where}: frame folder {folder} is empty")
 
     def read(self, positions: list[int]) -> torch.Tensor:
+        return torch.stack(self.read_frames(positions))
+
+    def read_frames(self, positions: list[int]) -> list[torch.Tensor]:
+        """Each position's frame ``(3, H, W)`` (a view of the decoder's pixel-interleaved memory,
+        decoded once per distinct position): the dataset crops these without stacking them."""
         cache: dict[int, torch.Tensor] = {}
-        for p in set(positions):
-            cache[p] = self._decode(self.folder / self.template.format(self.start + p))
-        return torch.stack([cache[p] for p in positions])
+        for p in positions:
+            if p not in cache:
+                cache[p] = self._decode(self.folder / self.template.format(self.start + p))
+        return [cache[p] for p in positions]
 
     def _decode(self, path: Path) -> torch.Tensor:
         try:

@@ -1,8 +1,15 @@
-"""Spatial transforms of uint8 clips (T, 3, H, W) with ``torchvision.transforms.v2`` functionals.
+"""Spatial transforms of decoded frames into uint8 clip views, cropping before anything is stacked.
+
+A view is planned on the frame geometry alone (:class:`View`: a box in original pixels, an output
+size, a flip) and then rendered from the decoded frames: each frame's box is copied into one
+buffer, only that buffer is resized, and it stays uint8 (normalisation happens on the device, see
+``VideoLoader.model_input``). Rendering in the frames' own pixel-interleaved memory (what the JPEG
+decoder produces) lets the uint8 antialiased resize run without layout conversions; a clip comes
+back as ``(T, 3, H, W)`` in that channels-last memory.
 
 Random choices are drawn from the ``numpy.random.Generator`` passed in (never torch's global RNG),
-so a clip's crop and flip are a pure function of (seed, epoch, index), and every frame of a clip
-gets the same crop and flip.
+in the same order as ever (crop size, position, then flip), so a clip's crop and flip are a pure
+function of (seed, epoch, index), and every frame of a clip gets the same crop and flip.
 
 Training (TSN / official code): resize the short side to ``resize``; multi-scale crop whose width
 and height are each one of ``scale x short side`` (scales 1, .875, .75, .66; width and height at
@@ -11,24 +18,44 @@ quarter points), resized to ``crop x crop``; horizontal flip with probability 1/
 Evaluation: resize short side to ``resize``, centre crop ``crop``; 3 crops = the left/centre/right
 (or top/centre/bottom) squares of side ``resize`` (the paper's "3 x 256 x 256"); 10 crops = the
 four corners and the centre of side ``crop``, plus their horizontal flips.
+
+Boxes are chosen in the coordinates of the frame resized to ``resize`` (so they are the boxes of
+resize-then-crop) and mapped back to the original frame; only that region is resampled. When the
+short side already equals ``resize`` (frames extracted at 256, the usual case) nothing changes:
+the pixels equal resize-then-crop's exactly. Otherwise the single resampling of the region differs
+from resampling twice by interpolation-order effects only (a few grey levels on natural images),
+and a mapped box may be off by under one original pixel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as F
-from torchvision.tv_tensors import Video
+from torch.nn import functional as nnf
+
+# The 13 fixed TSN positions on a 4 x 4 grid of steps: 4 corners, centre, 4 edge midpoints, 4 quarter points.
+GRID = ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4), (1, 1), (1, 3), (3, 1), (3, 3))
 
 
-def resize_short(clip: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = clip.shape[-2:]
+@dataclass(frozen=True)
+class View:
+    """One view of a clip: ``box`` (top, left, height, width) in original pixels, output (h, w), flip."""
+
+    box: tuple[int, int, int, int]
+    size: tuple[int, int]
+    flip: bool = False
+
+
+def resized_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """(h, w) after resizing the short side to ``size`` (torchvision's rule: long side truncated)."""
     if min(h, w) == size:
-        return clip
-    return F.resize(Video(clip), [size], interpolation=InterpolationMode.BILINEAR, antialias=True).as_subclass(torch.Tensor)
+        return h, w
+    if w <= h:
+        return int(size * h / w), size
+    return size, int(size * w / h)
 
 
 def multiscale_crop_box(h: int, w: int, scales: Sequence[float], rng: np.random.Generator,
@@ -39,49 +66,72 @@ def multiscale_crop_box(h: int, w: int, scales: Sequence[float], rng: np.random.
     pairs = [(ch, cw) for i, ch in enumerate(sizes) for j, cw in enumerate(sizes) if abs(i - j) <= max_distort]
     ch, cw = pairs[int(rng.integers(len(pairs)))]
     ys, xs = (h - ch) / 4, (w - cw) / 4
-    # 13 fixed positions: 4 corners, centre, 4 edge midpoints, 4 quarter points.
-    grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4),
-            (1, 1), (1, 3), (3, 1), (3, 3)]
-    gy, gx = grid[int(rng.integers(len(grid)))]
+    gy, gx = GRID[int(rng.integers(len(GRID)))]
     return int(gy * ys), int(gx * xs), ch, cw
 
 
-def train_view(clip: torch.Tensor, *, resize: int, crop: int, scales: Sequence[float], flip: bool,
-               rng: np.random.Generator) -> torch.Tensor:
-    clip = resize_short(clip, resize)
-    top, left, ch, cw = multiscale_crop_box(*clip.shape[-2:], scales, rng)
-    out = F.resized_crop(Video(clip), top, left, ch, cw, [crop, crop],
-                         interpolation=InterpolationMode.BILINEAR, antialias=True)
-    if flip and rng.random() < 0.5:
-        out = F.horizontal_flip(out)
-    return out.as_subclass(torch.Tensor)
+def to_original(box: tuple[int, int, int, int], h: int, w: int, rh: int, rw: int) -> tuple[int, int, int, int]:
+    """A box of the frame resized to (rh, rw), in the original h x w frame's pixels (at least 1 x 1)."""
+    if (rh, rw) == (h, w):
+        return box
+    top, left, bh, bw = box
+    sy, sx = h / rh, w / rw
+    y0, x0 = min(round(top * sy), h - 1), min(round(left * sx), w - 1)
+    y1, x1 = min(max(round((top + bh) * sy), y0 + 1), h), min(max(round((left + bw) * sx), x0 + 1), w)
+    return y0, x0, y1 - y0, x1 - x0
 
 
-def eval_views(clip: torch.Tensor, *, resize: int, crop: int, num_crops: int) -> list[torch.Tensor]:
-    """The ``num_crops`` (1, 3 or 10) deterministic views of a clip."""
-    clip = resize_short(clip, resize)
-    video = Video(clip)
-    h, w = clip.shape[-2:]
-    if num_crops == 1:
-        views = [F.center_crop(video, [crop, crop])]
-    elif num_crops == 3:
-        side = min(h, w)
-        if w >= h:
-            boxes = [(0, x) for x in (0, (w - side) // 2, w - side)]
+def train_view(h: int, w: int, *, resize: int, crop: int, scales: Sequence[float], flip: bool,
+               rng: np.random.Generator) -> View:
+    """The training view of an h x w clip: multi-scale crop of the resized frame, then a coin for the flip."""
+    rh, rw = resized_shape(h, w, resize)
+    box = multiscale_crop_box(rh, rw, scales, rng)
+    flipped = bool(flip and rng.random() < 0.5)
+    return View(to_original(box, h, w, rh, rw), (crop, crop), flipped)
+
+
+def eval_views(h: int, w: int, *, resize: int, crop: int, num_crops: int) -> list[View]:
+    """The ``num_crops`` (1, 3 or 10) deterministic views of an h x w clip."""
+    rh, rw = resized_shape(h, w, resize)
+    if num_crops == 3:
+        side = min(rh, rw)
+        if rw >= rh:
+            boxes = [(0, x, side, side) for x in (0, (rw - side) // 2, rw - side)]
         else:
-            boxes = [(y, 0) for y in (0, (h - side) // 2, h - side)]
-        views = [F.crop(video, t, left, side, side) for t, left in boxes]
-    elif num_crops == 10:
-        five = list(F.five_crop(video, [crop, crop]))
-        corners_then_centre = five[:4] + five[4:]
-        views = corners_then_centre + [F.horizontal_flip(v) for v in corners_then_centre]
-    else:
+            boxes = [(y, 0, side, side) for y in (0, (rh - side) // 2, rh - side)]
+        return [View(to_original(b, h, w, rh, rw), (side, side)) for b in boxes]
+    if num_crops not in (1, 10):
         raise ValueError(f"num_crops must be 1, 3 or 10, got {num_crops}")
-    return [v.as_subclass(torch.Tensor) for v in views]
+    cy, cx = int(round((rh - crop) / 2.0)), int(round((rw - crop) / 2.0))  # torchvision's centre crop
+    corners = [(0, 0), (0, rw - crop), (rh - crop, 0), (rh - crop, rw - crop)] if num_crops == 10 else []
+    boxes = [(t, left, crop, crop) for t, left in [*corners, (cy, cx)]]
+    views = [View(to_original(b, h, w, rh, rw), (crop, crop)) for b in boxes]
+    return views + [View(v.box, v.size, True) for v in views] if num_crops == 10 else views
 
 
-def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (T, 3, H, W) -> float (3, T, H, W) normalised on the 0..1 scale."""
-    x = clip.to(torch.float32).div_(255.0)
-    x = F.normalize(x, list(mean), list(std))
-    return x.permute(1, 0, 2, 3).contiguous()
+def crop_frames(frames: Sequence[torch.Tensor], box: tuple[int, int, int, int]) -> torch.Tensor:
+    """The box of every ``(3, H, W)`` frame, copied into one ``(T, 3, h, w)`` channels-last buffer."""
+    top, left, bh, bw = box
+    out = torch.empty((len(frames), bh, bw, 3), dtype=torch.uint8)
+    for k, frame in enumerate(frames):
+        out[k] = frame[:, top:top + bh, left:left + bw].permute(1, 2, 0)
+    return out.permute(0, 3, 1, 2)
+
+
+def resize_frames(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 ``(T, 3, h, w)`` -> ``(T, 3, *size)``: bilinear with antialiasing (a no-op at the same size)."""
+    if tuple(clip.shape[-2:]) == tuple(size):
+        return clip
+    return nnf.interpolate(clip, size=list(size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def render(frames: Sequence[torch.Tensor], views: Sequence[View]) -> list[torch.Tensor]:
+    """Each view of a clip's frames as uint8 ``(T, 3, h, w)``; views sharing a box are resized once."""
+    done: dict[tuple, torch.Tensor] = {}
+    out = []
+    for view in views:
+        key = (view.box, view.size)
+        if key not in done:
+            done[key] = resize_frames(crop_frames(frames, view.box), view.size)
+        out.append(done[key].flip(-1) if view.flip else done[key])
+    return out

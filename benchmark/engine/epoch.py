@@ -90,7 +90,7 @@ def train_step(t: Training, batch: dict, meter: EpochMeter, where: str, counts: 
     ``counts``: every process's number of good samples in this step; when they differ, the uneven
     step of the module doc (a process may then have none).
     """
-    video = batch["video"].to(t.device, non_blocking=True)
+    video = t.loader.model_input(batch["video"], t.device)
     label = batch["label"].to(t.device, non_blocking=True)
     t.optimizer.zero_grad(set_to_none=True)
     if counts is not None and len(set(counts)) > 1:

@@ -41,7 +41,7 @@ def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInf
         skipped += int(batch.get("skipped", 0))
         if batch["label"].shape[0] == 0:  # every sample of the batch was bad (on_bad_sample: skip)
             continue
-        video = batch["video"].to(device, non_blocking=True)
+        video = loader.model_input(batch["video"], device)
         multi = video.dim() == 6
         b = video.shape[0]
         views = video.shape[1] if multi else 1

@@ -14,9 +14,10 @@ from benchmark.data.formats.base import (
     FrameSource,
     format_reader,
     open_entry,
+    read_frame_list,
     register_format,
     sniff_format,
 )
 
-__all__ = ["FORMATS", "FormatReader", "FrameSource", "format_reader", "open_entry", "register_format",
+__all__ = ["FORMATS", "FormatReader", "FrameSource", "format_reader", "open_entry", "read_frame_list", "register_format",
            "sniff_format"]

@@ -21,13 +21,26 @@ DataConfig = Any
 
 
 class FrameSource(Protocol):
-    """One opened video: its frame count and its frames at 0-based positions."""
+    """One opened video: its frame count and its frames at 0-based positions.
+
+    A source may also offer ``read_frames(positions) -> list[Tensor]``: the same frames as separate
+    ``(3, H, W)`` uint8 tensors, so that the dataset crops each one without first stacking
+    full-size frames (``FrameFolder`` does; :func:`read_frame_list` falls back to ``read``).
+    """
 
     num_frames: int
 
     def read(self, positions: list[int]) -> torch.Tensor:
         """uint8 frames ``(len(positions), 3, H, W)``, in the order asked (positions may repeat)."""
         ...
+
+
+def read_frame_list(source: FrameSource, positions: list[int]) -> list[torch.Tensor]:
+    """The frames at ``positions`` as a list of ``(3, H, W)`` uint8 tensors (views where possible)."""
+    read_frames = getattr(source, "read_frames", None)
+    if read_frames is not None:
+        return list(read_frames(positions))
+    return list(source.read(positions).unbind(0))
 
 
 class FormatReader:
