@@ -130,6 +130,20 @@ def _preset_table() -> dict[str, dict[str, Any]]:
             name="jester", format="frames", root=str(home / "jester"), train_list="train.txt",
             val_list="val.txt", num_classes=27, separator=None, flip=False, test_clips=2, test_crops=3,
         ),
+        # Full datasets as 'stbench data convert' writes them (train.txt, val.txt, classes.txt),
+        # for the paper's full-dataset experiments (Tables 2, 3, 9; Figure 7); eval views as §D.2.
+        "kinetics400": dict(
+            name="kinetics400", format="frames", root=str(home / "kinetics400"), train_list="train.txt",
+            val_list="val.txt", classes="classes.txt", num_classes=400, separator=";", test_clips=10, test_crops=3,
+        ),
+        "ssv2": dict(
+            name="ssv2", format="frames", root=str(home / "ssv2"), train_list="train.txt", val_list="val.txt",
+            classes="classes.txt", num_classes=174, separator=None, flip=False, test_clips=2, test_crops=3,
+        ),
+        "mit": dict(
+            name="mit", format="frames", root=str(home / "mit"), train_list="train.txt", val_list="val.txt",
+            classes="classes.txt", num_classes=339, separator=None, test_clips=10, test_crops=3,
+        ),
         # Synthetic sets (benchmark.data.synthetic): 32 px frames, no flip (direction is a label).
         "synthetic-temporal": dict(
             name="synthetic-temporal", format="frames", root=str(home / "synthetic-temporal"),

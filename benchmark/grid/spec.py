@@ -1,6 +1,7 @@
 """Experiment specs: a YAML grid of runs (datasets x axes) turned into planned runs.
 
-A spec names the datasets, the axes (modules, backbones, tp, frames, seeds and any run option),
+A spec names the datasets, the axes (modules x backbones x tp, or a list of models; frames, seeds,
+sampling and any run option),
 per-frame-count protocol settings, per-cell overrides and the output root. Precedence, lowest
 first: the engine's Table 12 defaults, ``run`` (every run), ``protocol[frames]``, option axes,
 matching ``overrides``. Progressive training (paper Table 12: each longer run starts from the run
@@ -15,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,20 @@ RESERVED_OPTIONS = ("model", "dataset", "run_id")
 
 @dataclass
 class Axes:
-    """Values to cross. ``options`` crosses any other run option, e.g. ``{batch_size: [36, 72]}``."""
+    """Values to cross. ``options`` crosses any other run option, e.g. ``{batch_size: [36, 72]}``.
 
-    modules: list[str]
-    backbones: list[str]
+    ``models`` lists model names without the frame count (``TAM-ResNet50``, ``I3D-ResNet50-tp``,
+    ``SlowFast8x8-ResNet50``, ``X3D-L``) instead of crossing ``modules`` x ``backbones`` x ``tp``: for
+    grids of hand-picked models such as the paper's SOTA table.
+    """
+
+    modules: list[str] = field(default_factory=list)
+    backbones: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
     tp: list[bool] = field(default_factory=lambda: [False])
     frames: list[int] = field(default_factory=lambda: [8])
     seeds: list[int] = field(default_factory=lambda: [0])
+    sampling: list[str] | None = None  # uniform | dense (paper 002 Table 3); None: each dataset's own
     options: dict[str, list] = field(default_factory=dict)
 
 
@@ -103,8 +112,16 @@ def _dataset_config(entry: Any, where: str) -> dict:
     return cfg
 
 
+SAMPLINGS = ("uniform", "dense")
+
+
 def _label(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    """A value as run ids and ``match`` show it: ``true``, ``none``, ``tam_placement=top-half``."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_label(value[k])}" for k in sorted(value))
+    return str(value)
 
 
 class Experiment:
@@ -128,7 +145,10 @@ class Experiment:
         where, ax = self.source, self.spec.axes
         if not self.spec.datasets:
             raise ConfigError(f"{where}: datasets: at least one dataset is needed")
-        for key in ("modules", "backbones", "tp", "frames", "seeds"):
+        crossed = ("modules", "backbones", "tp") if not ax.models else ("models",)
+        if ax.models and (ax.modules or ax.backbones):
+            raise ConfigError(f"{where}: axes: give either models or modules and backbones, not both")
+        for key in (*crossed, "frames", "seeds"):
             values = getattr(ax, key)
             if not values:
                 raise ConfigError(f"{where}: axes.{key}: at least one value is needed")
@@ -138,9 +158,16 @@ class Experiment:
             check_choice(m, list_modules(), f"{where}: axes.modules[{i}]")
         for i, b in enumerate(ax.backbones):
             check_choice(b, list_backbones(), f"{where}: axes.backbones[{i}]")
+        for i, stem in enumerate(ax.models):
+            self._model_axis_value(stem, ax.frames[0] if ax.frames else 8, f"{where}: axes.models[{i}]")
         for i, f in enumerate(ax.frames):
             if f < 1:
                 raise ConfigError(f"{where}: axes.frames[{i}]: must be positive, got {f}")
+        if ax.sampling is not None:
+            if not ax.sampling or len(set(ax.sampling)) != len(ax.sampling):
+                raise ConfigError(f"{where}: axes.sampling: expected distinct values from {', '.join(SAMPLINGS)}")
+            for i, value in enumerate(ax.sampling):
+                check_choice(value, SAMPLINGS, f"{where}: axes.sampling[{i}]")
         _check_options(ax.options, f"{where}: axes.options")
         for key, values in ax.options.items():
             if not isinstance(values, list) or not values:
@@ -150,7 +177,7 @@ class Experiment:
             if not isinstance(frames, int) or isinstance(frames, bool):
                 raise ConfigError(f"{where}: protocol: keys are frame counts, got {frames!r}")
             _check_options(options, f"{where}: protocol.{frames}")
-        match_keys = ["dataset", "module", "backbone", "tp", "frames", "seed", *ax.options]
+        match_keys = ["dataset", "module", "backbone", "tp", "frames", "seed", "sampling", *ax.options]
         for i, ov in enumerate(self.spec.overrides):
             check_keys(ov.match, match_keys, f"{where}: overrides[{i}].match")
             _check_options(ov.set, f"{where}: overrides[{i}].set")
@@ -165,17 +192,39 @@ class Experiment:
                         f"{f // 2}-frame run, which is not in the grid (add {f // 2} or set progressive: false)"
                     )
 
+    @staticmethod
+    def _model_axis_value(stem: Any, frames: int, where: str) -> tuple[str, str | None, bool]:
+        """``(module, backbone, tp)`` of an ``axes.models`` entry."""
+        from benchmark.models import parse_model_name
+
+        if not isinstance(stem, str) or re.search(r"-f\d+$", stem):
+            raise ConfigError(f"{where}: expected a model name without its frame count (e.g. TAM-ResNet50, "
+                              f"X3D-L), got {stem!r}: frames come from axes.frames")
+        try:
+            spec = parse_model_name(f"{stem}-f{frames}")
+        except StbenchError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        return spec.module, spec.backbone, spec.tp
+
+    def _models(self):
+        """``(module, backbone, tp)`` per model of the grid."""
+        ax = self.spec.axes
+        if ax.models:
+            return [self._model_axis_value(m, min(ax.frames), "axes.models") for m in ax.models]
+        return list(itertools.product(ax.modules, ax.backbones, ax.tp))
+
     def _cells(self):
         ax = self.spec.axes
         option_keys = list(ax.options)
         for d_index, entry in enumerate(self.spec.datasets):
-            data = _dataset_config(entry, f"{self.source}: datasets[{d_index}]")
-            for module, backbone, tp, seed, *opts in itertools.product(
-                ax.modules, ax.backbones, ax.tp, ax.seeds, *ax.options.values()
+            dataset = _dataset_config(entry, f"{self.source}: datasets[{d_index}]")
+            for sampling, (module, backbone, tp), seed, *opts in itertools.product(
+                ax.sampling or [dataset["sampling"]], self._models(), ax.seeds, *ax.options.values()
             ):
+                data = {**dataset, "sampling": sampling}
                 for frames in sorted(ax.frames):  # ascending: a chain's upstream comes first
                     cell = {"dataset": data["name"], "module": module, "backbone": backbone, "tp": tp,
-                            "frames": frames, "seed": seed, **dict(zip(option_keys, opts))}
+                            "frames": frames, "seed": seed, "sampling": sampling, **dict(zip(option_keys, opts))}
                     yield data, cell
 
     def _matches(self, match: dict, cell: dict) -> bool:
@@ -208,7 +257,9 @@ class Experiment:
             except StbenchError as exc:
                 raise ConfigError(f"{self.source}: axes: {exc}") from exc
             suffix = "".join(f"-seed{cell['seed']}" for _ in [0] if len(ax.seeds) > 1)
-            suffix += "".join(f"-{k}{_label(cell[k])}" for k in varying)
+            suffix += f"-{cell['sampling']}" if ax.sampling is not None and len(ax.sampling) > 1 else ""
+            suffix += "".join(f"-{k}{_label(cell[k])}" if not isinstance(cell[k], dict) else f"-{_label(cell[k])}"
+                              for k in varying)
             run_id = f"{cell['dataset']}/{model}{suffix}"
             if run_id in seen:
                 raise ConfigError(f"{self.source}: datasets: two entries named {cell['dataset']!r}")
