@@ -35,13 +35,17 @@ def register(subparsers) -> None:
 
     t = subparsers.add_parser("test", help="evaluate a trained run with m clips x k crops per video",
                               description="Video-level evaluation of RUN_DIR's best (or last) checkpoint; "
-                                          "writes test-c{m}x{k}.json and predictions-c{m}x{k}.csv into RUN_DIR.")
+                                          "writes test-c{m}x{k}.json, predictions-c{m}x{k}.csv/.npz and every "
+                                          "view's logits (views-c{m}x{k}.npz, for the clip-count analysis: "
+                                          "accuracy for 1..m clips from one run) into RUN_DIR.")
     t.add_argument("run_dir", metavar="RUN_DIR")
     t.add_argument("--clips", type=int, help="clips per video (default: the run's eval.clips)")
     t.add_argument("--crops", type=int, help="spatial crops per clip (default: the run's eval.crops)")
     t.add_argument("--checkpoint", choices=["best", "last"], default="best")
     t.add_argument("--average", choices=["logits", "softmax"])
     t.add_argument("--workers", type=int)
+    t.add_argument("--no-views", dest="views", action="store_false",
+                   help="do not keep the per-view logits (views-c{m}x{k}.npz: videos x m x k x classes floats)")
     t.set_defaults(func=_test)
 
     r = subparsers.add_parser(
@@ -140,7 +144,7 @@ def _test(args: argparse.Namespace) -> int:
 
     _terminal_progress()
     record = evaluate(args.run_dir, clips=args.clips, crops=args.crops, checkpoint=args.checkpoint,
-                      average=args.average, workers=args.workers)
+                      average=args.average, workers=args.workers, views=args.views)
     print(json.dumps(record))
     return 0
 

@@ -39,7 +39,13 @@ from benchmark.engine.distributed import (
     shutdown,
 )
 from benchmark.engine.epoch import RunFailed, set_epoch_lr, train_epoch
-from benchmark.engine.evaluation import evaluate_model, run_test, write_predictions
+from benchmark.engine.evaluation import (
+    VIEWS_STEM,
+    evaluate_model,
+    run_test,
+    write_predictions,
+    write_view_logits,
+)
 from benchmark.engine.meters import EpochMeter
 from benchmark.engine.records import fmt, metrics_line, result_record
 from benchmark.engine.run_config import RunConfig, config_to_dict, load_run_config, same_run
@@ -296,11 +302,13 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
 
 
 def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None = None,
-             checkpoint: str = "best", average: str | None = None, workers: int | None = None) -> dict:
+             checkpoint: str = "best", average: str | None = None, workers: int | None = None,
+             views: bool = True) -> dict:
     """Test a trained run with ``clips`` x ``crops`` views per video (defaults: the run's eval config).
 
     Writes ``test-c{clips}x{crops}.json`` and ``predictions-c{clips}x{crops}.csv/.npz`` into the run
-    directory (never overwriting the training's own records) and returns the JSON record.
+    directory (never overwriting the training's own records) and returns the JSON record; ``views``
+    also keeps every view's logits in ``views-c{clips}x{crops}.npz`` (the clip-count analysis).
     """
     run_dir = Path(run_dir)
     if not (run_dir / rundir.CONFIG).is_file():
@@ -319,14 +327,18 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
         model, _ = restored_model(cfg, inputs.num_classes, path, str(path))
         model.to(device)
         m, k = cfg.eval.clips, cfg.eval.crops
-        merged, names = run_test(model, inputs, cfg, info, device, m, k)
+        merged, names = run_test(model, inputs, cfg, info, device, m, k, keep_views=views)
+        stem = f"c{m}x{k}"
         record = {"run_id": cfg.run_id or run_dir.name, "checkpoint": checkpoint, "clips": m, "crops": k,
-                  "average": cfg.eval.average, "split": cfg.eval.split, "top1": merged["top1"],
-                  "top5": merged["top5"], "videos": merged["clips"], "samples_skipped": merged["skipped"],
+                  "average": cfg.eval.average, "split": cfg.eval.split, "sampling": inputs.data.sampling,
+                  "top1": merged["top1"], "top5": merged["top5"], "videos": merged["clips"],
+                  "samples_skipped": merged["skipped"], "views": f"{VIEWS_STEM}-{stem}.npz" if views else None,
                   "time": rundir.now_iso()}
         if info.is_main:
-            stem = f"c{m}x{k}"
             write_predictions(run_dir, merged, names, stem=f"predictions-{stem}")
+            if views:
+                write_view_logits(run_dir, merged, clips=m, crops=k, sampling=inputs.data.sampling,
+                                  average=cfg.eval.average, stem=f"{VIEWS_STEM}-{stem}")
             rundir.write_json_atomic(run_dir / f"test-{stem}.json", record)
         return record
     finally:
