@@ -119,3 +119,27 @@ def test_dense_n_clip_tests_equal_their_derivation(run_dir, tmp_path):
     first = evaluate(dense, clips=1, crops=1, views=False)  # dense, one clip: the first
     assert np.allclose(_scores(dense, "c1x1"), kept.logits[:, 0, 0], atol=1e-5)
     assert curve.loc[1, "top1"] == first["top1"]
+
+
+def test_two_processes_keep_each_video_once(run_dir, tmp_path):
+    """DDP: 3 videos on 2 ranks (the sampler repeats one): the views file equals one process's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    ddp = tmp_path / "ddp"
+    shutil.copytree(run_dir, ddp, ignore=shutil.ignore_patterns("views-*", "predictions-*", "test-*"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           "--master_addr=127.0.0.1", "-m", "benchmark", "test", str(ddp), "--clips", "2", "--crops", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = load_view_logits(ddp / "views-c2x3.npz")
+    evaluate(run_dir, clips=2, crops=3)
+    one = load_view_logits(run_dir / "views-c2x3.npz")
+    assert two.index.tolist() == one.index.tolist() == [0, 1, 2]
+    assert np.allclose(two.logits, one.logits, atol=1e-5)
