@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from benchmark.engine.rundir import CHECKPOINTS, checkpoint_problem, write_bytes_atomic
+from benchmark.engine.transfer import trained_as, with_new_classifier
 from benchmark.errors import ModelError
 
 FORMAT = 1
@@ -189,7 +190,8 @@ def load_weights_strict(model: nn.Module, state_dict: dict, source: str) -> None
 
 
 def init_from_run(model: nn.Module, run_dir: str | Path, which: str = "best") -> Path:
-    """Initialise ``model`` from another run's ``best`` (default) or ``last`` checkpoint."""
+    """Initialise ``model`` from another run's ``best`` (default) or ``last`` checkpoint; a run with
+    another class count gives every weight but the classifier (fine-tuning, benchmark.engine.transfer)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ModelError(f"init_from: run directory {run_dir} does not exist")
@@ -197,5 +199,9 @@ def init_from_run(model: nn.Module, run_dir: str | Path, which: str = "best") ->
     if not path.is_file():
         raise ModelError(f"init_from: {path} not found (has run {run_dir.name} finished?)")
     ckpt = load_checkpoint(path)
-    load_weights_strict(model, ckpt["model"], f"init_from {path}")
+    state, classes = with_new_classifier(unwrap(model), ckpt["model"])
+    if classes:
+        log.info("init_from %s: new classifier for %d classes (the run's had %d), every other weight loaded",
+                 path, classes[1], classes[0])
+    load_weights_strict(model, state, f"init_from {path}{trained_as(run_dir)}")
     return path
