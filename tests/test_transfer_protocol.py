@@ -9,6 +9,7 @@ from benchmark.engine.checkpoint import init_from_run
 from benchmark.engine.protocol import protocol_defaults
 from benchmark.engine.transfer import classifier_name, with_new_classifier
 from benchmark.errors import ConfigError, ModelError
+from benchmark.grid import experiment_from_dict
 from benchmark.models import build_model
 
 
@@ -98,3 +99,16 @@ def test_the_classifier_is_the_layer_giving_the_logits(name):
         out = model(torch.randn(1, 3, int(name.rsplit("-f", 1)[1]), 32, 32))
     assert out.shape == (1, 7) and seen
     assert torch.allclose(seen[-1].reshape(1, -1, 7).mean(dim=1), out, atol=1e-5)
+
+
+def test_a_relative_init_from_in_a_spec_is_taken_from_where_output_is(tmp_path):
+    # A run of another experiment, e.g. paper_sota's: the job may start in another directory.
+    spec = {"name": "t", "output": "out", "datasets": ["synthetic-temporal"],
+            "axes": {"modules": ["TSN"], "backbones": ["ResNet18"], "frames": [8]}, "progressive": False,
+            "run": {"init_from": "results/up/TSN-ResNet18-f8"},
+            "overrides": [{"match": {"module": "TSN"}, "set": {"num_classes": 6}}]}
+    (run,) = experiment_from_dict(spec, base=tmp_path).runs()
+    assert run.config["init_from"] == str(tmp_path / "results/up/TSN-ResNet18-f8")
+    assert run.run_dir == tmp_path / "out/synthetic-temporal/TSN-ResNet18-f8"
+    spec["run"]["init_from"] = "/abs/run"
+    assert experiment_from_dict(spec, base=tmp_path).runs()[0].config["init_from"] == "/abs/run"

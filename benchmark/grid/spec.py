@@ -131,7 +131,8 @@ class Experiment:
         self.spec = spec
         self.source = source
         output = Path(spec.output).expanduser()
-        self.output = (output if output.is_absolute() else (base or Path.cwd()) / output).absolute()
+        self.base = (base or Path.cwd()).absolute()  # where relative `output` and `init_from` paths start
+        self.output = (output if output.is_absolute() else self.base / output).absolute()
         self._runs: list[PlannedRun] | None = None
         self._validate()
 
@@ -273,6 +274,8 @@ class Experiment:
                 if self._matches(ov.match, cell):
                     options = _merge(options, ov.set)
             options["seed"] = cell["seed"]
+            if isinstance(options.get("init_from"), str):  # a run of another experiment; jobs may start elsewhere
+                options["init_from"] = str((self.base / Path(options["init_from"]).expanduser()).absolute())
 
             chain = tuple((k, _label(v)) for k, v in cell.items() if k != "frames")
             depends_on: list[str] = []
