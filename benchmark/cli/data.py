@@ -201,6 +201,7 @@ def register(subparsers) -> None:
     _add_index(sub)
     _add_check(sub)
     _add_synth(sub)
+    _add_bench(sub)
 
 
 def _add_extract(sub) -> None:
@@ -289,6 +290,55 @@ def _add_synth(sub) -> None:
     p.add_argument("--formats", default="frames,video")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_synth)
+
+
+def cmd_bench(args) -> int:
+    from benchmark.data.bench import bench_loaders
+    from benchmark.data.dataset_config import dataset_file_beside
+
+    if args.num_classes is None and not dataset_file_beside(Path(args.list)).is_file():
+        args.num_classes = 10**9  # labels play no part in a speed test
+    cfg = _list_config(args)
+    if args.resize is not None or args.crop is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, resize=args.resize or cfg.resize, crop=args.crop or cfg.crop)
+    rows = bench_loaders(cfg, "train", frames=args.frames, workers=args.workers, batches=args.batches,
+                         batch_size=args.batch_size, rounds=args.rounds, normalise_on_cpu=args.normalise_on_cpu)
+    print(f"# {args.list}: {cfg.format}, training transforms (resize {cfg.resize}, crop {cfg.crop}), "
+          f"batch {args.batch_size}, {args.batches} batches x best of {args.rounds} rounds per loader")
+    print("| frames | workers | stbench clips/s | PIL clips/s | ratio |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        pil = f"{r.pil_clips_per_s:.1f}" if r.pil_clips_per_s else "-"
+        ratio = f"{r.ratio:.2f}x" if r.ratio else "-"
+        print(f"| {r.frames} | {r.workers} | {r.stbench_clips_per_s:.1f} | {pil} | {ratio} |", flush=True)
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="loader clips/s on your storage, beside an ARP-style PIL loader",
+                       description="Times training-mode loading of LIST's clips for each clip length and "
+                                   "worker count; the PIL baseline (JPEG frame folders) runs alternately "
+                                   "in the same process (see docs/data.md, loader throughput).")
+    p.add_argument("list", help="list file (frames: 4 fields, videos: 2 fields)")
+    p.add_argument("--root", help="dataset root (default: from LIST's .dataset.yaml, else the list's folder)")
+    p.add_argument("--num-classes", type=int, help="default: from LIST's .dataset.yaml (labels are not used)")
+    p.add_argument("--format", default="auto", help="frames, video or a plugin's; default: from the list")
+    p.add_argument("--separator", default=None)
+    p.add_argument("--template", default=None, help="frame file names (default {:05d}.jpg)")
+    p.add_argument("--min-frames", type=int, default=None)
+    p.add_argument("--decoder", default=None, help="video decoder: pyav (default) | torchcodec")
+    p.add_argument("--resize", type=int, help="short side (default: the dataset's, else 256)")
+    p.add_argument("--crop", type=int, help="crop size (default: the dataset's, else 224)")
+    p.add_argument("--frames", type=int, nargs="+", default=[8, 16], help="clip lengths (default 8 16)")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="worker counts (default 0 2)")
+    p.add_argument("--batches", type=int, default=8, help="timed batches per loader and round (default 8)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best is shown (default 2)")
+    p.add_argument("--normalise-on-cpu", action="store_true",
+                   help="count the suite's normalisation on the CPU (a CPU-only run's cost)")
+    p.set_defaults(func=cmd_bench)
 
 
 #: Each converter's required flags (beyond --root and --out).
