@@ -218,9 +218,12 @@ def test_report_sections_from_a_small_run_folder(tmp_path):
 
 def test_report_sections_say_what_is_missing(tmp_path):
     make_run(tmp_path / "runs", "TSN-ResNet18-f8", "synthetic-temporal", top1=30.0)
+    make_run(tmp_path / "runs", "TAM-ResNet18-f8", "my-set", top1=30.0)  # not a preset: sampling unknown
     out = tmp_path / "report"
     assert main(["report", str(tmp_path / "runs"), "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    assert "Not drawn: none of the 1 finished runs has per-view logits" in md
+    assert "Not drawn: none of the 2 finished runs has per-view logits" in md
+    assert ("sampling unknown (no dataset.sampling in the run config, nor a known preset) for 1 run(s): "
+            "TAM-ResNet18-f8 (my-set)") in md
     assert "stbench test RUN_DIR --clips 10 --crops 3" in md
     assert "No matched pair" in md and "TSN-ResNet18-f8 (synthetic-temporal): uniform only, no dense twin" in md

@@ -61,13 +61,21 @@ def with_sampling(done: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _unknown_note(unknown: pd.DataFrame) -> str:
+    names = [f"{r.model} ({r.dataset})" for r in unknown.head(3).itertuples()]
+    more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+    return (f"sampling unknown (no dataset.sampling in the run config, nor a known preset) for {len(unknown)} "
+            f"run(s): {', '.join(names)}{more}")
+
+
 def sampling_runs(done: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """One row per (model, dataset, sampling) of matched models, seeds averaged (columns
     ``LONG_COLUMNS``), and a line for each model left out (unknown sampling, no twin)."""
     if done.empty:
         return pd.DataFrame(columns=LONG_COLUMNS), []
     rows = with_sampling(done).assign(tp=lambda d: d["tp"].astype(bool), backbone=lambda d: d["backbone"].fillna("-"))
-    notes = [f"{r.model} ({r.dataset}): sampling not recorded" for r in rows[rows["sampling"].isna()].itertuples()]
+    unknown = rows[rows["sampling"].isna()]
+    notes = [_unknown_note(unknown)] if len(unknown) else []
     rows = rows[rows["sampling"].isin(SAMPLINGS)]
     grouped = rows.groupby([*MATCH, "sampling"], dropna=False).agg(
         model=("model", "first"), seeds=("top1", "size"), clip_top1=("top1", "mean"),

@@ -55,8 +55,8 @@ def section(report: ReportContext) -> None:
     matched, notes = sampling_runs(report.done)
     if matched.empty:
         report.page.para("No matched pair: no two finished runs share dataset, module, backbone, temporal "
-                         "pooling and frames with one trained on uniform and one on dense sampling (a sampling "
-                         "axis in the experiment, `sampling: [uniform, dense]`, makes such pairs).")
+                         "pooling and frames with one trained on uniform and one on dense sampling (the experiment "
+                         "axis `axes: {sampling: [uniform, dense]}` makes such pairs).")
     else:
         report.page.para("clip = 1 clip, 1 centre crop (the best validation epoch); video = the final test with "
                          "the run's views (video_views, clips x crops); seeds averaged. paper_*: Table 3 as "
