@@ -78,6 +78,11 @@ def evaluate_model(model: nn.Module, loader, device: torch.device, info: DistInf
         # the same index-keyed merge as the scores: one (V, C) row per video, padding repeats dropped
         merged["views"] = merge_shards([{"index": s["index"], "label": s["label"], "scores": s["views"]}
                                         for s in shards])["scores"]
+    return _with_metrics(merged, average)
+
+
+def _with_metrics(merged: dict, average: str) -> dict:
+    """Add ``clips`` (videos), ``top1``, ``top5`` and ``loss`` (None without videos) to merged scores."""
     s = torch.from_numpy(merged["scores"])
     y = torch.from_numpy(merged["label"])
     n = len(y)
