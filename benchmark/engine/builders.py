@@ -21,7 +21,7 @@ from benchmark.data import DataConfig, VideoLoader, build_loader, resolve_data_c
 from benchmark.engine.checkpoint import init_from_run, load_checkpoint, load_weights_strict, seed_everything
 from benchmark.engine.distributed import DistInfo, cuda_index
 from benchmark.engine.protocol import effective_lr
-from benchmark.engine.run_config import RunConfig
+from benchmark.engine.run_config import RunConfig, amp_mode
 from benchmark.engine.run_loggers import RunLoggers
 from benchmark.errors import ConfigError
 
@@ -92,21 +92,72 @@ def restored_model(cfg: RunConfig, num_classes: int, path, where: str) -> tuple[
     return model, ckpt
 
 
+def autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
+    """The autocast type of an ``amp`` value on ``device`` (None: float32). fp16 only on CUDA, as
+    ``amp: true`` always was; bf16 on CUDA and CPU."""
+    mode = amp_mode(amp)
+    if mode == "bf16":
+        return torch.bfloat16
+    if mode == "fp16" and device.type == "cuda":
+        return torch.float16
+    return None
+
+
+def autocast(amp, device: torch.device):
+    """The autocast context of an ``amp`` value on ``device`` (disabled for float32)."""
+    dtype = autocast_dtype(amp, device)
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def has_conv3d(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv3d) for m in model.modules())
+
+
+def to_memory_format(model: nn.Module) -> nn.Module:
+    """Channels-last weights: ``channels_last`` for 2D convolutions, ``channels_last_3d`` for 3D ones
+    (``Module.to(memory_format=)`` would apply one format to every 4D and 5D weight)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.to(memory_format=torch.channels_last)
+        elif isinstance(m, nn.Conv3d):
+            m.to(memory_format=torch.channels_last_3d)
+    return model
+
+
 def place_model(model: nn.Module, cfg: RunConfig, info: DistInfo, device: torch.device) -> nn.Module:
-    """SyncBatchNorm when asked (CUDA DDP only), then the model on ``device``."""
+    """SyncBatchNorm when asked (CUDA DDP only), the model on ``device``, channels-last when asked."""
     if cfg.sync_bn and info.distributed:
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         else:
             log.warning("sync_bn ignored: SyncBatchNorm needs CUDA")
-    return model.to(device)
+    model = model.to(device)
+    return to_memory_format(model) if cfg.channels_last else model
+
+
+def _fused_always(optimizer: torch.optim.Optimizer) -> None:
+    """Keep the fused kernel after ``load_state_dict`` (a checkpoint's groups replace the current ones;
+    one saved before the fused kernel says ``fused: None``) and give every parameter a momentum
+    buffer: the fused kernel leaves a new buffer unwritten when it skips the first step."""
+    for group in optimizer.param_groups:
+        group["fused"], group["foreach"] = True, None
+        if group["momentum"]:
+            for p in group["params"]:
+                optimizer.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> tuple[torch.optim.Optimizer, float]:
-    """SGD at the protocol's learning rate scaled to the batch size; returns it and that base rate."""
+    """SGD at the protocol's learning rate scaled to the batch size; returns it and that base rate.
+
+    The fused kernel (one pass per tensor; the default kernel's numbers up to float32 rounding)
+    takes a ``found_inf`` flag on the device, so a non-finite step is skipped without reading it on
+    the host (``epoch.train_step``; GradScaler uses the same flag)."""
     lr0 = effective_lr(cfg.optim.lr, cfg.batch_size, cfg.optim.lr_scaling, cfg.optim.reference_batch_size)
-    return torch.optim.SGD(model.parameters(), lr=lr0, momentum=cfg.optim.momentum,
-                           weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov), lr0
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr0, momentum=cfg.optim.momentum,
+                                weight_decay=cfg.optim.weight_decay, nesterov=cfg.optim.nesterov, fused=True)
+    _fused_always(optimizer)
+    optimizer.register_load_state_dict_post_hook(_fused_always)
+    return optimizer, lr0
 
 
 def ddp_wrap(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
@@ -115,6 +166,14 @@ def ddp_wrap(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Modul
         return model
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def control_group(info: DistInfo, device: torch.device):
+    """The process group for the per-step agreement (stop flag, good-sample counts): a gloo group
+    on the host beside NCCL, so agreeing never waits for the GPU; the default group on CPU."""
+    if not info.distributed or device.type == "cpu":
+        return None
+    return torch.distributed.new_group(backend="gloo")
 
 
 def per_rank_batch(cfg: RunConfig, info: DistInfo) -> int:
@@ -162,10 +221,20 @@ class Training:
     steps: int  # batches per epoch
     ckpt: dict | None  # the checkpoint resumed from
     loggers: RunLoggers = field(default_factory=lambda: RunLoggers([]))  # live loggers (main process only)
+    control: Any = None  # the process group of the per-step agreement (``control_group``)
+    clips_last_3d: bool = False  # clips go in as channels_last_3d (channels_last and a 3D model)
 
     @property
-    def amp(self) -> bool:
-        return self.cfg.amp and self.device.type == "cuda"
+    def amp(self) -> str | None:
+        """The autocast mode applied on this device (``fp16``/``bf16``), None for float32."""
+        return amp_mode(self.cfg.amp) if autocast_dtype(self.cfg.amp, self.device) else None
+
+    def model_format(self, video: torch.Tensor) -> torch.Tensor:
+        """A clip in the memory format of a channels-last 3D model (2D models reshape it to frames
+        first, and their channels-last weights set the format from the first convolution on)."""
+        if self.clips_last_3d and video.dim() == 5:
+            return video.contiguous(memory_format=torch.channels_last_3d)
+        return video
 
 
 def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: torch.device,
@@ -183,8 +252,10 @@ def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: to
             log.info("initialised from %s", init_from_run(model, cfg.init_from, cfg.init_checkpoint))
     model = place_model(model, cfg, info, device)
     optimizer, lr0 = build_optimizer(cfg, model)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(cfg.amp, device) == torch.float16)
     train_model = ddp_wrap(model, info, device)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
     loader = split_loader(inputs, cfg, "train", info, device, train=True, batch_size=per_rank)
     val_loader = split_loader(inputs, cfg, cfg.eval.split, info, device, train=False,
                               batch_size=eval_batch(cfg, info))
@@ -194,4 +265,5 @@ def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: to
                           f"clips) shared by {info.world_size} process(es)")
     steps = min(steps_full, cfg.max_steps_per_epoch or steps_full)
     return Training(cfg, info, device, inputs, model, train_model, optimizer, scaler, loader, val_loader,
-                    lr0, steps, ckpt)
+                    lr0, steps, ckpt, control=control_group(info, device),
+                    clips_last_3d=cfg.channels_last and has_conv3d(model))

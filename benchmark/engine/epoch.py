@@ -2,8 +2,14 @@
 
 Before each step all processes agree on two things (a lone process acting alone would hang DDP):
 whether a pre-emption signal arrived anywhere, and how many good samples each one has (with
-``on_bad_sample: skip`` a batch may lose some or all). After the backward pass they agree on
-whether the loss is finite.
+``on_bad_sample: skip`` a batch may lose some or all). They agree on the host (a gloo group beside
+NCCL), so the agreement never waits for the GPU.
+
+A step reads nothing back from the device: the epoch's sums stay there (``EpochMeter``) and a
+non-finite loss or gradient skips the optimiser step on the device (the fused SGD kernel's
+``found_inf``, the flag GradScaler uses) and is noted by :class:`FiniteWatch`. The host reads both
+at log intervals, before a checkpoint and at the end of the epoch; a non-finite step then fails the
+run naming its epoch and batch, before anything after it is saved.
 
 Uneven batches (DDP, some samples bad): the step still uses every good sample, and its gradient is
 the one of the mean loss over all of them, exactly as if one process had them all: each process
@@ -15,13 +21,14 @@ forward itself needs every process, so there a step where some process has no sa
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from benchmark.engine.builders import Training
+from benchmark.engine.builders import Training, autocast
 from benchmark.engine.meters import EpochMeter
 from benchmark.engine.run_log import progress_bar
 from benchmark.engine.schedule import lr_at
@@ -45,24 +52,63 @@ def set_epoch_lr(t: Training, epoch: int) -> float:
 
 def _agree(t: Training, stop: bool, good: int) -> tuple[bool, list[int]]:
     """Whether any process wants to stop, and every process's number of good samples."""
-    mine = torch.tensor([float(stop), float(good)], device=t.device)
     if not t.info.distributed:
         return stop, [good]
+    mine = torch.tensor([float(stop), float(good)])
     rows = [torch.zeros_like(mine) for _ in range(t.info.world_size)]
-    torch.distributed.all_gather(rows, mine)
-    return any(bool(r[0] > 0) for r in rows), [int(r[1]) for r in rows]
+    torch.distributed.all_gather(rows, mine, group=t.control)
+    return any(r[0].item() > 0 for r in rows), [int(r[1].item()) for r in rows]
 
 
 def _has_sync_bn(model: nn.Module) -> bool:
     return any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
 
 
-def _any_rank(t: Training, *flags: bool) -> list[bool]:
-    """Each flag, true when it is true on any process."""
-    agreed = torch.tensor([1.0 if f else 0.0 for f in flags], device=t.device)
-    if t.info.distributed:
-        torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
-    return [bool(x > 0) for x in agreed]
+class FiniteWatch:
+    """The first step of the epoch with a non-finite loss (or, without GradScaler, gradient), kept on
+    the device; :meth:`check` reads it (one sync, every process together) and fails the run."""
+
+    def __init__(self, t: Training):
+        self.t = t
+        self.first = torch.full((2,), -1.0, dtype=torch.float64, device=t.device)  # (step, loss) of the first
+        self.wheres: list[str] = []  # the steps noted since the last check
+
+    def note(self, bad: torch.Tensor, loss: torch.Tensor, where: str) -> None:
+        step = torch.full((), float(len(self.wheres)), dtype=torch.float64, device=loss.device)
+        new = bad & (self.first[0] < 0)
+        self.first = torch.where(new, torch.stack([step, loss.detach().double()]), self.first)
+        self.wheres.append(where)
+
+    def check(self) -> None:
+        """Raise :class:`RunFailed` on every process when a step since the last check was not finite."""
+        step, value = self.first.tolist()
+        found = [(step, value)]
+        if self.t.info.distributed:
+            found = [None] * self.t.info.world_size
+            torch.distributed.all_gather_object(found, (step, value), group=self.t.control)
+        bad = [f for f in found if f[0] >= 0]
+        if bad:
+            step, value = min(bad)
+            where = self.wheres[int(step)]
+            if math.isfinite(value):
+                raise RunFailed(f"non-finite gradients (training loss {value:.4g}) at {where}")
+            raise RunFailed(f"non-finite training loss ({value}) at {where}")
+        self.wheres.clear()
+
+
+def _nonfinite(t: Training, loss: torch.Tensor) -> torch.Tensor:
+    """1.0 on the device when the loss or a gradient (summed over the processes) is not finite."""
+    found = (~torch.isfinite(loss.detach())).float().reshape(())
+    grads = [p.grad for p in t.model.parameters() if p.grad is not None]
+    if grads:
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, torch.ones((), device=found.device))
+    return found
+
+
+def _forward_loss(t: Training, module: nn.Module, video: torch.Tensor, label: torch.Tensor, reduction="mean"):
+    with autocast(t.cfg.amp, t.device):
+        logits = module(video)
+        return logits, nn.functional.cross_entropy(logits.float(), label, reduction=reduction)
 
 
 def _uneven_backward(t: Training, video: torch.Tensor, label: torch.Tensor, total: int):
@@ -71,9 +117,7 @@ def _uneven_backward(t: Training, video: torch.Tensor, label: torch.Tensor, tota
     then the gradients summed over the processes. Returns the logits and this process's mean loss."""
     logits, mean = None, torch.zeros((), device=t.device)
     if label.shape[0]:
-        with torch.autocast(t.device.type, enabled=t.amp):
-            logits = t.model(video)
-            per_sample = nn.functional.cross_entropy(logits.float(), label, reduction="none")
+        logits, per_sample = _forward_loss(t, t.model, video, label, reduction="none")
         mean = per_sample.mean()
         t.scaler.scale(per_sample.sum() / total).backward()
     for p in t.model.parameters():
@@ -84,30 +128,48 @@ def _uneven_backward(t: Training, video: torch.Tensor, label: torch.Tensor, tota
     return logits, mean
 
 
-def train_step(t: Training, batch: dict, meter: EpochMeter, where: str, counts: list[int] | None = None) -> None:
-    """Forward, backward, (clip), a finite-loss check on every process, then the optimiser step.
+def _step(t: Training, loss: torch.Tensor, watch: FiniteWatch, where: str) -> None:
+    """The optimiser step, skipped on the device when it is not finite. With GradScaler (fp16)
+    inf gradients are its business (it skips the step and lowers the scale): only the loss counts."""
+    if t.scaler.is_enabled():
+        watch.note(~torch.isfinite(loss.detach()), loss, where)
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
+        return
+    found = _nonfinite(t, loss)
+    watch.note(found > 0, loss, where)
+    t.optimizer.found_inf = found
+    try:
+        t.optimizer.step()
+    finally:
+        del t.optimizer.found_inf
+
+
+def train_step(t: Training, batch: dict, meter: EpochMeter, where: str, counts: list[int] | None = None,
+               watch: FiniteWatch | None = None) -> None:
+    """Forward, backward, (clip), the optimiser step unless the step is not finite.
 
     ``counts``: every process's number of good samples in this step; when they differ, the uneven
-    step of the module doc (a process may then have none).
+    step of the module doc (a process may then have none). ``watch``: where a non-finite step is
+    noted for the next check; without one, this step is checked at once.
     """
     video = t.loader.model_input(batch["video"], t.device)
+    video = t.model_format(video)
     label = batch["label"].to(t.device, non_blocking=True)
     t.optimizer.zero_grad(set_to_none=True)
     if counts is not None and len(set(counts)) > 1:
         logits, loss = _uneven_backward(t, video, label, sum(counts))
     else:
-        with torch.autocast(t.device.type, enabled=t.amp):
-            logits = t.train_model(video)
-            loss = nn.functional.cross_entropy(logits.float(), label)
+        logits, loss = _forward_loss(t, t.train_model, video, label)
         t.scaler.scale(loss).backward()
     if t.cfg.optim.grad_clip:
         t.scaler.unscale_(t.optimizer)
         nn.utils.clip_grad_norm_(t.model.parameters(), t.cfg.optim.grad_clip)
     loss_value = loss.detach().float()
-    if _any_rank(t, not bool(torch.isfinite(loss_value)))[0]:
-        raise RunFailed(f"non-finite training loss ({loss_value.item()}) at {where}")
-    t.scaler.step(t.optimizer)
-    t.scaler.update()
+    checked = watch or FiniteWatch(t)
+    _step(t, loss_value, checked, where)
+    if watch is None:
+        checked.check()
     if logits is None:  # this process had no good sample
         meter.skipped += int(batch.get("skipped", 0))
     else:
@@ -120,19 +182,21 @@ def train_epoch(t: Training, epoch: int, start_batch: int, meter: EpochMeter, st
 
     When any process has ``stop_requested()``, calls ``preempt(batch_index, seconds_so_far)``
     before the next step (it checkpoints and raises). ``meter.seconds`` gains the time spent.
+    Between log intervals nothing is read from the device.
     """
     cfg, info = t.cfg, t.info
     t.loader.set_epoch(epoch, start_batch)
     t.train_model.train()
     t0 = time.time()
     bar = progress_bar(t.steps - start_batch, f"epoch {epoch + 1}/{cfg.epochs}", info.is_main)
-    batch_idx = start_batch
+    batch_idx, watch = start_batch, FiniteWatch(t)
     try:
         for batch in t.loader if start_batch < t.steps else ():  # all done: a validation was cut short
             if batch_idx >= t.steps:
                 break
             stop, counts = _agree(t, stop_requested(), int(batch["label"].shape[0]))
             if stop:
+                watch.check()  # a checkpoint never holds the weights after a non-finite step
                 if bar is not None:
                     bar.close()
                     bar = None
@@ -142,9 +206,14 @@ def train_epoch(t: Training, epoch: int, start_batch: int, meter: EpochMeter, st
                 meter.skipped += int(batch.get("skipped", 0))
                 batch_idx += 1
                 continue
-            train_step(t, batch, meter, f"epoch {epoch + 1}, batch {batch_idx + 1}", counts)
+            train_step(t, batch, meter, f"epoch {epoch + 1}, batch {batch_idx + 1}", counts, watch)
             batch_idx += 1
-            _report(t, bar, meter, epoch, batch_idx, t0)
+            if bar is not None:
+                bar.update(1)
+            if batch_idx % cfg.log_every == 0:
+                watch.check()
+                _report(t, bar, meter, epoch, batch_idx, t0)
+        watch.check()
     finally:
         if bar is not None:
             bar.close()
@@ -154,12 +223,14 @@ def train_epoch(t: Training, epoch: int, start_batch: int, meter: EpochMeter, st
 
 
 def _report(t: Training, bar, meter: EpochMeter, epoch: int, batch_idx: int, t0: float) -> None:
+    """A log interval (main process): the progress bar's figures or a log line, and the live loggers."""
+    if not t.info.is_main:
+        return
     rate = meter.clips * t.info.world_size / max(time.time() - t0, 1e-9)  # this session's part of the epoch
+    loss, top1 = meter.read().loss, meter.top1
     if bar is not None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{meter.loss:.3f}", acc=f"{meter.top1:.1f}", clips_s=f"{rate:.1f}")
-    elif t.info.is_main and batch_idx % t.cfg.log_every == 0:
-        log.info("epoch %d batch %d/%d loss %.4f acc %.2f", epoch + 1, batch_idx, t.steps, meter.loss, meter.top1)
-    if t.info.is_main and batch_idx % t.cfg.log_every == 0:
-        t.loggers.log_step(epoch * t.steps + batch_idx, {"train_loss": meter.loss, "train_top1": meter.top1,
-                                                         "lr": t.optimizer.param_groups[0]["lr"], "clips_per_s": rate})
+        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{top1:.1f}", clips_s=f"{rate:.1f}")
+    else:
+        log.info("epoch %d batch %d/%d loss %.4f acc %.2f", epoch + 1, batch_idx, t.steps, loss, top1)
+    t.loggers.log_step(epoch * t.steps + batch_idx, {"train_loss": loss, "train_top1": top1,
+                                                     "lr": t.optimizer.param_groups[0]["lr"], "clips_per_s": rate})

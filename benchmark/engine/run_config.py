@@ -80,7 +80,9 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    amp: bool = True  # mixed precision, on CUDA only
+    amp: bool | str = True  # off | fp16 | bf16 (AMP_MODES); true/false: fp16/off; resolved to the mode
+    channels_last: bool = False  # channels-last memory format (channels_last_3d for 3D convolutions)
+    compile: bool = False  # torch.compile the module the training steps run
     cudnn_benchmark: bool = True  # on CUDA only; off when deterministic
     deterministic: bool = False
     sync_bn: bool = False
@@ -95,6 +97,20 @@ class RunConfig:
         from benchmark.models import parse_model_name
 
         return parse_model_name(self.model).frames
+
+
+AMP_MODES = ("off", "fp16", "bf16")
+"""``fp16``: float16 autocast + GradScaler, on CUDA only (a CPU run stays float32, as ``amp: true``
+always did); ``bf16``: bfloat16 autocast without a scaler, on CUDA and CPU; ``off``: float32."""
+
+
+def amp_mode(value: Any) -> str:
+    """An ``amp`` value in its resolved form: ``true`` (the historical spelling) is ``fp16``, ``false`` is ``off``."""
+    if value is True:
+        return "fp16"
+    if value is False or value is None:
+        return "off"
+    return value
 
 
 def dataset_name(dataset: Any) -> str | None:
@@ -141,6 +157,8 @@ def _check_values(out: RunConfig, where: str) -> None:
     if out.num_classes is not None:
         _check_positive(out.num_classes, f"{where}: num_classes")
     check_logger_names(out.loggers, f"{where}: loggers")
+    if out.amp not in AMP_MODES:
+        raise ConfigError(f"{where}: amp: invalid value {out.amp!r} (valid values: {', '.join(AMP_MODES)}, true, false)")
 
 
 def _schedule(schedule: ScheduleConfig, default_name: str, epochs: int) -> ScheduleConfig:
@@ -196,6 +214,7 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
         batch_size=proto["batch_size"] if cfg.batch_size is None else cfg.batch_size,
         optim=optim,
         schedule=schedule,
+        amp=amp_mode(cfg.amp),
     )
     _check_values(out, where)
     return out
@@ -236,6 +255,8 @@ def same_run(recorded: Any, current: dict, cls: type = RunConfig) -> bool:
     with a checkpoint must stay resumable after an upgrade)."""
     if not isinstance(recorded, dict):
         return recorded == current
+    if cls is RunConfig and "amp" in recorded:  # `amp: true` (before AMP_MODES) is today's `amp: fp16`
+        recorded = {**recorded, "amp": amp_mode(recorded["amp"])}
     defaults, sections = _field_defaults(cls), _sections() if cls is RunConfig else {}
     for key, value in current.items():
         if key not in recorded:
