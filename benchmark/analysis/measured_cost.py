@@ -4,11 +4,11 @@ measurements, beside the printed values."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 
+from benchmark.analysis.printed import paper_model_name
 from benchmark.errors import DataError
 
 BENCH_COLUMNS = ["model", "device", "batch", "size", "amp", "train_clips_per_s", "infer_clips_per_s",
@@ -30,11 +30,6 @@ def load_bench(paths: list[str | Path]) -> pd.DataFrame:
     return table.drop_duplicates(subset=["model", "device"], keep="last").reset_index(drop=True)
 
 
-def printed_name(model: str) -> str:
-    """stbench's ``TAM-ResNet50-f8`` → the paper's Table 8 row name ``TAM-ResNet50`` (frames dropped)."""
-    return re.sub(r"-f\d+$", "", model)
-
-
 def table8(bench: pd.DataFrame, runs: pd.DataFrame, printed: pd.DataFrame) -> pd.DataFrame:
     """One row per measured model: its measurements, the source's top-1 for that model (mean over
     datasets and seeds it was trained on) and the paper's printed Table 8 values where it has the row."""
@@ -42,6 +37,6 @@ def table8(bench: pd.DataFrame, runs: pd.DataFrame, printed: pd.DataFrame) -> pd
     out = bench.merge(top1, left_on="model", right_index=True, how="left")
     paper = printed.rename(columns={"model": "paper_model", "top1": "paper_top1", "flops_g": "paper_flops_g",
                                     "throughput_clips_s": "paper_clips_per_s", "max_batch_size": "paper_max_batch"})
-    out["paper_model"] = out["model"].map(printed_name)
+    out["paper_model"] = out["model"].map(paper_model_name)
     out = out.merge(paper.drop(columns=["source"], errors="ignore"), on="paper_model", how="left")
     return out

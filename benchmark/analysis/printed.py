@@ -6,6 +6,7 @@ puts the printed values beside the measured ones wherever the runs allow the com
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -47,3 +48,18 @@ def load_printed(key: str) -> pd.DataFrame:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read the printed {table.key} ({exc})") from exc
+
+
+def paper_model_name(model: str) -> str:
+    """stbench's model name -> the paper's row name: frames dropped (``I3D-ResNet50-f32`` ->
+    ``I3D-ResNet50``), SlowFast's speed ratio last (``SlowFast8x8-ResNet50`` -> ``SlowFast-ResNet50-8x8``)."""
+    name = re.sub(r"-f\d+$", "", model)
+    return re.sub(r"^SlowFast(\d+x\d+)-(.+)$", r"SlowFast-\2-\1", name)
+
+
+PAPER_DATASETS = {"kinetics400": "kinetics"}  # the presets whose name the paper's tables spell otherwise
+
+
+def paper_dataset_name(dataset: str) -> str:
+    """A dataset preset's name as the paper's tables spell it (``kinetics400`` -> ``kinetics``)."""
+    return PAPER_DATASETS.get(dataset, dataset)
