@@ -26,7 +26,8 @@ from benchmark.analysis.clip_count import (
 )
 from benchmark.analysis.collect import collect, done_runs
 from benchmark.analysis.printed import load_printed
-from benchmark.analysis.sampling_compare import paper_name, sampling_runs, table3
+from benchmark.analysis.printed import paper_model_name as paper_name
+from benchmark.analysis.sampling_compare import sampling_runs, table3
 from benchmark.cli import main
 from benchmark.data.sampling import dense_test, uniform_test
 from benchmark.errors import DataError

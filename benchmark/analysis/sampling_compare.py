@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.analysis.clip_count import SAMPLINGS
+from benchmark.analysis.printed import paper_model_name
 from benchmark.data import resolve_data_config
 from benchmark.engine.rundir import read_config, read_result
 from benchmark.errors import StbenchError
@@ -88,13 +89,6 @@ def sampling_runs(done: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return matched[LONG_COLUMNS].reset_index(drop=True), notes
 
 
-def paper_name(model: str) -> str:
-    """stbench's model name -> Table 3's row name (``I3D-ResNet50-f32`` -> ``I3D-ResNet50``,
-    ``SlowFast8x8-ResNet50-f32`` -> ``SlowFast-ResNet50-8x8``)."""
-    name = re.sub(r"-f\d+$", "", model)
-    return re.sub(r"^SlowFast(\d+x\d+)-(.+)$", r"SlowFast-\2-\1", name)
-
-
 def table3(matched: pd.DataFrame, printed: pd.DataFrame | None = None) -> pd.DataFrame:
     """Wide: per matched model, clip- and video-level top-1 under each sampling; the paper's printed
     (full Kinetics, video level) values beside rows of a dataset whose name says Kinetics."""
@@ -110,7 +104,7 @@ def table3(matched: pd.DataFrame, printed: pd.DataFrame | None = None) -> pd.Dat
     if printed is not None and not printed.empty:
         paper = printed.set_index("model")
         kinetics = wide["dataset"].astype(str).str.contains("kinetics", case=False)
-        key = wide["model"].map(paper_name)
+        key = wide["model"].map(paper_model_name)
         for column, source in (("paper_uniform", "uniform_top1"), ("paper_dense", "dense_top1")):
             wide[column] = key.map(paper[source]).where(kinetics)
     return wide
