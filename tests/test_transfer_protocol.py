@@ -5,11 +5,16 @@ import pytest
 import torch
 import yaml
 
+from benchmark.analysis.printed import load_printed
+from benchmark.cli import main
+from benchmark.data.synthetic import generate
+from benchmark.engine import train
 from benchmark.engine.checkpoint import init_from_run
 from benchmark.engine.protocol import protocol_defaults
+from benchmark.engine.run_config import load_run_config
 from benchmark.engine.transfer import classifier_name, with_new_classifier
 from benchmark.errors import ConfigError, ModelError
-from benchmark.grid import experiment_from_dict
+from benchmark.grid import experiment_from_dict, load_experiment
 from benchmark.models import build_model
 
 
@@ -112,3 +117,64 @@ def test_a_relative_init_from_in_a_spec_is_taken_from_where_output_is(tmp_path):
     assert run.run_dir == tmp_path / "out/synthetic-temporal/TSN-ResNet18-f8"
     spec["run"]["init_from"] = "/abs/run"
     assert experiment_from_dict(spec, base=tmp_path).runs()[0].config["init_from"] == "/abs/run"
+
+
+# --------------------------------------------------------------------------- the protocol in runs
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic")
+    generate("temporal", out, num_train=8, num_val=4, size=32, frames_per_video=8, seed=0, formats=("frames",))
+    return out
+
+
+def _cfg(data, **overrides):
+    cfg = {"model": "TSN-ResNet18-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data)},
+           "pretrained": None, "epochs": 1, "batch_size": 4, "workers": 0, "deterministic": True,
+           "max_steps_per_epoch": 1, "eval": {"video_level": False}}
+    cfg.update(overrides)
+    return cfg
+
+
+def test_finetune_run_from_a_run_with_other_classes(synthetic, tmp_path):
+    train(_cfg(synthetic), tmp_path / "source")  # the "Kinetics" run: 4 classes
+    tune = {"protocol": "finetune", "init_from": str(tmp_path / "source"), "num_classes": 6}
+    full = load_run_config(_cfg(synthetic, **tune, epochs=None, batch_size=None, pretrained="auto"))
+    assert (full.epochs, full.schedule.name, full.schedule.milestones, full.optim.lr, full.batch_size) == \
+        (45, "cosine", [], 0.01, 48)
+    assert (full.sync_bn, full.pretrained, full.num_classes) == (True, None, 6)
+    assert load_run_config(_cfg(synthetic, **tune, sync_bn=False)).sync_bn is False  # explicit wins
+    # One step with a vanishing learning rate: the backbone is the source run's, the classifier new.
+    train(_cfg(synthetic, **tune, optim={"lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0}), tmp_path / "target")
+    source = torch.load(tmp_path / "source/checkpoints/best.pt", weights_only=True)["model"]
+    tuned = torch.load(tmp_path / "target/checkpoints/last.pt", weights_only=True)["model"]
+    names = [n for n, _ in build_model("TSN-ResNet18-f4", 6, pretrained=None).named_parameters()]
+    for name in names:
+        if not name.startswith("head.fc."):
+            assert torch.allclose(tuned[name], source[name], atol=1e-6), name
+    assert tuned["head.fc.weight"].shape == (6, 512) and source["head.fc.weight"].shape == (4, 512)
+    recorded = yaml.safe_load((tmp_path / "target/config.yaml").read_text())
+    assert (recorded["protocol"], recorded["sync_bn"], recorded["schedule"]["name"]) == ("finetune", True, "cosine")
+    with pytest.raises(ConfigError, match="protocol finetune needs init_from"):
+        load_run_config(_cfg(synthetic, protocol="finetune"))
+
+
+def test_paper_transfer_plans_table_4_from_the_paper_sota_kinetics_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = load_experiment("paper_transfer").runs()
+    table4 = load_printed("table4")
+    expected = {(m.replace("SlowFast-ResNet50-8x8", "SlowFast8x8-ResNet50"), t)
+                for m, t in zip(table4["model"], table4["target"])}
+    assert {(r.config["model"].removesuffix("-f32"), r.cell["dataset"]) for r in runs} == expected
+    assert len(runs) == 12 and all(not r.depends_on for r in runs)
+    # Each starts from its model's ImageNet-initialised Kinetics run of paper_sota (Table 2's).
+    upstream = {r.config["model"]: str(r.run_dir) for r in load_experiment("paper_sota").runs()
+                if r.cell["dataset"] == "kinetics400" and r.cell["pretrained"] == "auto"}
+    classes = {"ucf101": 101, "hmdb51": 51, "jester": 27, "mini-ssv2": 87}
+    for r in runs:
+        c = r.config
+        assert c["init_from"] == upstream[c["model"]] and c["init_from"].startswith(str(tmp_path))
+        assert (c["protocol"], c["epochs"], c["schedule"]["name"], c["optim"]["lr"], c["batch_size"], c["sync_bn"]) \
+            == ("finetune", 45, "cosine", 0.01, 48, True)
+        assert c["pretrained"] is None and c["num_classes"] == classes[r.cell["dataset"]]
+        assert (c["dataset"]["sampling"], c["dataset"]["dense_stride"]) == ("dense", 2)
+    assert main(["plan", "paper_transfer", "--no-estimate"]) == 0

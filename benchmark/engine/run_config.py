@@ -72,7 +72,8 @@ class RunConfig:
     dropout: float | None = None
     inflate: str = "copy"
     model_options: dict[str, Any] = field(default_factory=dict)  # module-specific build options (tam_init: ...)
-    init_from: str | None = None  # another run directory (progressive training: f8 -> f16)
+    init_from: str | None = None  # another run directory (progressive training: f8 -> f16; fine-tuning)
+    protocol: Literal["paper", "finetune"] = "paper"  # the defaults: Table 12, or Table 4's fine-tuning
     init_checkpoint: Literal["best", "last"] = "best"
     epochs: int | None = None
     batch_size: int | None = None  # global batch size, split over the DDP processes
@@ -85,7 +86,7 @@ class RunConfig:
     compile: bool = False  # torch.compile the module the training steps run
     cudnn_benchmark: bool = True  # on CUDA only; off when deterministic
     deterministic: bool = False
-    sync_bn: bool = False
+    sync_bn: bool | None = None  # None: the protocol's (finetune: true); only with several processes
     workers: int | None = None  # data loader workers per process; None: the dataset's num_workers
     device: Literal["auto", "cpu", "cuda"] = "auto"
     log_every: int = 20
@@ -181,7 +182,8 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
         raise ConfigError(f"{where}: model: {exc}") from exc
     # The full dataset mapping is recorded, so the run does not depend on preset defaults later.
     data_cfg = resolve_data_config(cfg.dataset, f"{where}: dataset")
-    proto = protocol.protocol_defaults(spec.frames, data_cfg.name)
+    proto = protocol.protocol_defaults(spec.frames, data_cfg.name, cfg.protocol)
+    protocol.check_protocol_inputs(cfg.protocol, cfg.init_from, where)
     optim = dataclasses.replace(
         cfg.optim,
         lr=proto["lr"] if cfg.optim.lr is None else cfg.optim.lr,
@@ -212,6 +214,7 @@ def resolve(cfg: RunConfig, where: str = "run config") -> RunConfig:
         dropout=proto["dropout"] if cfg.dropout is None else cfg.dropout,
         epochs=epochs,
         batch_size=proto["batch_size"] if cfg.batch_size is None else cfg.batch_size,
+        sync_bn=proto["sync_bn"] if cfg.sync_bn is None else cfg.sync_bn,
         optim=optim,
         schedule=schedule,
         amp=amp_mode(cfg.amp),
