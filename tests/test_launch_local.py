@@ -210,3 +210,24 @@ def test_failure_reasons_keep_the_file_name_and_name_a_killed_job():
     killed = RuntimeError("submitit INFO (2026-12-01 10:00:00,000) - Loading pickle: /tmp/x_submitted.pkl")
     assert "killed by a signal" in failure_reason(killed)
     assert failure_reason(RuntimeError(line)) == shorten(line)
+
+
+def test_runs_starting_from_an_unfinished_run_of_another_experiment_wait(tmp_path, synthetic_root, capsys):  # noqa: F811
+    """Fine-tuning from another experiment's run: not submitted (it could only fail) until that run is
+    done, and the launch says what it waits for."""
+    source = load_grid(tiny_grid(synthetic_root, tmp_path / "a", modules=("TSN",), frames=(4,)), tmp_path)
+    (upstream,) = source.runs()
+    spec = tiny_grid(synthetic_root, tmp_path / "b", modules=("TSN",), frames=(4,), name="finetune")
+    spec["run"]["init_from"] = str(upstream.run_dir)
+    experiment = tmp_path / "finetune.yaml"
+    experiment.write_text(json.dumps(spec))
+    assert main(["launch", str(experiment)]) == 0
+    out = capsys.readouterr().out
+    (run,) = load_grid(spec, tmp_path).runs()
+    assert f"{run.run_id}: not submitted, waits for {upstream.run_dir} (init_from, not done)" in out
+    assert "1 not submitted" in out and not run.run_dir.exists()
+    upstream.run_dir.mkdir(parents=True)
+    _fake_result(upstream.run_dir)
+    from benchmark.launch.launcher import _outside_upstreams_missing
+
+    assert _outside_upstreams_missing(load_grid(spec, tmp_path).runs()) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import sys
+from pathlib import Path
 
 
 class _ExecutorNames:
@@ -54,6 +55,14 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cancel)
 
 
+def _init_label(run) -> str:
+    """How a planned run is initialised: progressive (from its half-frame run in the grid), from a
+    run outside the grid (fine-tuning), from weights, or random."""
+    if run.config.get("init_from"):
+        return "progressive" if run.depends_on else "from run " + Path(run.config["init_from"]).name
+    return str(run.config.get("pretrained") or "random")
+
+
 def _plan(args) -> int:
     from benchmark.grid import load_experiment
     from benchmark.grid.estimate import estimate, human
@@ -88,7 +97,7 @@ def _plan(args) -> int:
         table = [header]
         for r in runs:
             row = [r.run_id, ", ".join(r.depends_on) or "-", str(r.config["epochs"]), str(r.config["batch_size"]),
-                   "progressive" if r.config.get("init_from") else str(r.config.get("pretrained") or "random")]
+                   _init_label(r)]
             if estimates:
                 e = estimates[r.run_id]
                 row += [f"{e.macs_per_clip / 1e9:.1f}", str(e.clips_per_epoch or "?"),
@@ -97,7 +106,8 @@ def _plan(args) -> int:
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    print(f"{len(runs)} runs, {len(deps)} dependencies (progressive: each run starts from its half-frame run)")
+    why = " (progressive: each run starts from its half-frame run)" if exp.spec.progressive and deps else ""
+    print(f"{len(runs)} runs, {len(deps)} dependencies{why}")
     if estimates:
         sources = sorted({e.clips_source for e in estimates.values()})
         unknown = sum(1 for e in estimates.values() if e.macs is None)
@@ -125,6 +135,8 @@ def _launch(args) -> int:
     print(f"{exp.name}: {report.summary()}")
     for run_id, owner in report.owned.items():
         print(f"  {run_id}: not started here, owned by {owner}")
+    for run_id, what in report.waiting.items():
+        print(f"  {run_id}: not submitted, waits for {what}; launch again once it is done")
     if report.waited:  # the runs have ended: show how
         print(format_table(status(exp)))
         return 1 if report.failed or report.blocked else 0

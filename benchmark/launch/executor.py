@@ -66,6 +66,8 @@ class LaunchReport:
     failed: dict[str, str] = field(default_factory=dict)  # run id -> error (executors that wait)
     blocked: list[str] = field(default_factory=list)  # upstream failed, not run (executors that wait)
     owned: dict[str, str] = field(default_factory=dict)  # run id -> who owns it (another launch or job)
+    # run id -> the unfinished run outside the experiment it starts from (init_from), or its upstream
+    waiting: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     waited: bool = False  # the executor waited for the runs to end (failed/blocked are final)
     launch_id: str = ""  # this launch's id, as the claims of its runs name it
@@ -78,6 +80,8 @@ class LaunchReport:
             text += f"; {len(self.failed)} failed, {len(self.blocked)} not run (upstream failed)"
         if self.owned:
             text += f"; {len(self.owned)} left to their owners (other launches or jobs)"
+        if self.waiting:
+            text += f"; {len(self.waiting)} not submitted: they start from runs outside this experiment that are not done"
         return text
 
 

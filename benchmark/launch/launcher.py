@@ -15,8 +15,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from benchmark.engine.claim import describe
+from benchmark.engine.rundir import read_run
 from benchmark.grid.spec import Experiment, PlannedRun
 from benchmark.launch.cluster_profile import ClusterProfile
 from benchmark.launch.executor import EXECUTORS, LaunchOptions, LaunchPlan, LaunchReport
@@ -51,6 +53,20 @@ def plan_submissions(experiment: Experiment, runs: list[PlannedRun] | None = Non
     return to_submit, views, to_cancel
 
 
+def _outside_upstreams_missing(to_submit: list[PlannedRun]) -> dict[str, str]:
+    """Runs that start from a run outside the experiment (``init_from`` without a planned
+    dependency, e.g. fine-tuning from another experiment's run) that is not done, and the runs
+    downstream of them: run id -> what it waits for. Submitting them would only fail."""
+    waiting: dict[str, str] = {}
+    for run in to_submit:  # dependency order: upstreams first
+        init_from = run.config.get("init_from")
+        if init_from and not run.depends_on and read_run(Path(init_from)).state != "done":
+            waiting[run.run_id] = f"{init_from} (init_from, not done)"
+        elif any(up in waiting for up in run.depends_on):
+            waiting[run.run_id] = next(f"{up} (upstream, waiting)" for up in run.depends_on if up in waiting)
+    return waiting
+
+
 def launch(experiment: Experiment, *, executor: str = "local", profile: str | ClusterProfile | None = None,
            parallel: int = 1, hold: bool = False, only: Callable[[PlannedRun], bool] | None = None,
            on_event: Callable[[str, str, str | None], None] | None = None) -> LaunchReport:
@@ -68,12 +84,15 @@ def launch(experiment: Experiment, *, executor: str = "local", profile: str | Cl
     if only is not None:
         runs = [r for r in runs if only(r)]
     to_submit, views, to_cancel = plan_submissions(experiment, runs)
+    waiting = _outside_upstreams_missing(to_submit)
+    to_submit = [r for r in to_submit if r.run_id not in waiting]
     submit_ids = {r.run_id for r in to_submit}
     mine = [views[r.run_id] for r in runs]
     report = LaunchReport(
         skipped_done=[v.run_id for v in mine if v.state == "done"],
         skipped_active=[v.run_id for v in mine if v.active and v.run_id not in submit_ids],
         waited=chosen.waits,
+        waiting=waiting,
     )
     for run_id in report.skipped_active:
         owner = views[run_id].owner or live_owner(views[run_id].run.run_dir)[0]
