@@ -6,7 +6,7 @@ whether a pre-emption signal arrived anywhere, and how many good samples each on
 NCCL), so the agreement never waits for the GPU.
 
 A step reads nothing back from the device: the epoch's sums stay there (``EpochMeter``) and a
-non-finite loss or gradient skips the optimiser step on the device (the fused SGD kernel's
+non-finite loss skips the optimiser step on the device (the fused SGD kernel's
 ``found_inf``, the flag GradScaler uses) and is noted by :class:`FiniteWatch`. The host reads both
 at log intervals, before a checkpoint and at the end of the epoch; a non-finite step then fails the
 run naming its epoch and batch, before anything after it is saved.
@@ -65,8 +65,8 @@ def _has_sync_bn(model: nn.Module) -> bool:
 
 
 class FiniteWatch:
-    """The first step of the epoch with a non-finite loss (or, without GradScaler, gradient), kept on
-    the device; :meth:`check` reads it (one sync, every process together) and fails the run."""
+    """The first step of the epoch with a non-finite loss (on any process), kept on the device;
+    :meth:`check` reads it (one sync, every process together) and fails the run."""
 
     def __init__(self, t: Training):
         self.t = t
@@ -88,20 +88,21 @@ class FiniteWatch:
             torch.distributed.all_gather_object(found, (step, value), group=self.t.control)
         bad = [f for f in found if f[0] >= 0]
         if bad:
-            step, value = min(bad)
+            step, value = min(bad, key=lambda f: (f[0], math.isfinite(f[1])))  # the bad loss itself first
             where = self.wheres[int(step)]
-            if math.isfinite(value):
-                raise RunFailed(f"non-finite gradients (training loss {value:.4g}) at {where}")
+            if math.isfinite(value):  # this process's loss was finite, another one's was not
+                raise RunFailed(f"non-finite training loss (on another process) at {where}")
             raise RunFailed(f"non-finite training loss ({value}) at {where}")
         self.wheres.clear()
 
 
 def _nonfinite(t: Training, loss: torch.Tensor) -> torch.Tensor:
-    """1.0 on the device when the loss or a gradient (summed over the processes) is not finite."""
+    """1.0 on the device when the loss of any process is not finite (then every gradient is: DDP
+    sums them). Processes agree with a device-side all-reduce of the flag, which the host never
+    reads; a gradient that overflows under a finite loss shows as a non-finite loss a step later."""
     found = (~torch.isfinite(loss.detach())).float().reshape(())
-    grads = [p.grad for p in t.model.parameters() if p.grad is not None]
-    if grads:
-        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, torch.ones((), device=found.device))
+    if t.info.distributed:
+        torch.distributed.all_reduce(found, op=torch.distributed.ReduceOp.MAX)
     return found
 
 
@@ -129,15 +130,14 @@ def _uneven_backward(t: Training, video: torch.Tensor, label: torch.Tensor, tota
 
 
 def _step(t: Training, loss: torch.Tensor, watch: FiniteWatch, where: str) -> None:
-    """The optimiser step, skipped on the device when it is not finite. With GradScaler (fp16)
-    inf gradients are its business (it skips the step and lowers the scale): only the loss counts."""
+    """The optimiser step, skipped on the device when the loss is not finite. With GradScaler
+    (fp16) the scaler passes its own flag (inf gradients: it skips the step and lowers the scale)."""
+    found = _nonfinite(t, loss)
+    watch.note(found > 0, loss, where)
     if t.scaler.is_enabled():
-        watch.note(~torch.isfinite(loss.detach()), loss, where)
         t.scaler.step(t.optimizer)
         t.scaler.update()
         return
-    found = _nonfinite(t, loss)
-    watch.note(found > 0, loss, where)
     t.optimizer.found_inf = found
     try:
         t.optimizer.step()
