@@ -134,7 +134,7 @@ def test_eval_views_match_the_former_pipeline(num_crops, shape, resize):
     old = ref_eval_views(torch.stack(frames), resize, 32, num_crops)
     assert [v.shape for v in new] == [v.shape for v in old]
     for a, b in zip(new, old):
-        if min(shape) == resize:
+        if min(shape) == resize or num_crops > 1:  # several views of a resized frame: resized once, as before
             assert torch.equal(a, b)
         else:
             assert (a.int() - b.int()).abs().float().mean() < 2

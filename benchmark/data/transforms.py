@@ -24,13 +24,14 @@ resize-then-crop) and mapped back to the original frame; only that region is res
 short side already equals ``resize`` (frames extracted at 256, the usual case) nothing changes:
 the pixels equal resize-then-crop's exactly. Otherwise the single resampling of the region differs
 from resampling twice by interpolation-order effects only (a few grey levels on natural images),
-and a mapped box may be off by under one original pixel.
+and a mapped box may sit up to half an original pixel away; 3- and 10-crop views resize the whole
+frame once instead (they cover more than it), so they equal the former views exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -42,11 +43,16 @@ GRID = ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4), 
 
 @dataclass(frozen=True)
 class View:
-    """One view of a clip: ``box`` (top, left, height, width) in original pixels, output (h, w), flip."""
+    """One view of a clip: ``box`` (top, left, height, width), output (h, w), flip.
+
+    ``box`` is in original pixels, unless ``frame`` is set: then the whole frame is first resized to
+    ``frame`` (once for all the views that share it) and ``box`` is in those pixels.
+    """
 
     box: tuple[int, int, int, int]
     size: tuple[int, int]
     flip: bool = False
+    frame: tuple[int, int] | None = None
 
 
 def resized_shape(h: int, w: int, size: int) -> tuple[int, int]:
@@ -91,7 +97,11 @@ def train_view(h: int, w: int, *, resize: int, crop: int, scales: Sequence[float
 
 
 def eval_views(h: int, w: int, *, resize: int, crop: int, num_crops: int) -> list[View]:
-    """The ``num_crops`` (1, 3 or 10) deterministic views of an h x w clip."""
+    """The ``num_crops`` (1, 3 or 10) deterministic views of an h x w clip.
+
+    One view of a frame that needs resizing resamples just its region; several views together
+    cover more than the frame, so then the frame is resized once and cropped (exactly as before).
+    """
     rh, rw = resized_shape(h, w, resize)
     if num_crops == 3:
         side = min(rh, rw)
@@ -99,14 +109,17 @@ def eval_views(h: int, w: int, *, resize: int, crop: int, num_crops: int) -> lis
             boxes = [(0, x, side, side) for x in (0, (rw - side) // 2, rw - side)]
         else:
             boxes = [(y, 0, side, side) for y in (0, (rh - side) // 2, rh - side)]
-        return [View(to_original(b, h, w, rh, rw), (side, side)) for b in boxes]
-    if num_crops not in (1, 10):
+    elif num_crops in (1, 10):
+        cy, cx = int(round((rh - crop) / 2.0)), int(round((rw - crop) / 2.0))  # torchvision's centre crop
+        corners = [(0, 0), (0, rw - crop), (rh - crop, 0), (rh - crop, rw - crop)] if num_crops == 10 else []
+        boxes = [(t, left, crop, crop) for t, left in [*corners, (cy, cx)]]
+    else:
         raise ValueError(f"num_crops must be 1, 3 or 10, got {num_crops}")
-    cy, cx = int(round((rh - crop) / 2.0)), int(round((rw - crop) / 2.0))  # torchvision's centre crop
-    corners = [(0, 0), (0, rw - crop), (rh - crop, 0), (rh - crop, rw - crop)] if num_crops == 10 else []
-    boxes = [(t, left, crop, crop) for t, left in [*corners, (cy, cx)]]
-    views = [View(to_original(b, h, w, rh, rw), (crop, crop)) for b in boxes]
-    return views + [View(v.box, v.size, True) for v in views] if num_crops == 10 else views
+    if num_crops == 1 or (rh, rw) == (h, w):
+        views = [View(to_original(b, h, w, rh, rw), b[2:]) for b in boxes]
+    else:
+        views = [View(b, b[2:], frame=(rh, rw)) for b in boxes]
+    return views + [replace(v, flip=True) for v in views] if num_crops == 10 else views
 
 
 def crop_frames(frames: Sequence[torch.Tensor], box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -130,8 +143,15 @@ def render(frames: Sequence[torch.Tensor], views: Sequence[View]) -> list[torch.
     done: dict[tuple, torch.Tensor] = {}
     out = []
     for view in views:
-        key = (view.box, view.size)
+        key = (view.box, view.size, view.frame)
         if key not in done:
-            done[key] = resize_frames(crop_frames(frames, view.box), view.size)
+            if view.frame is None:
+                done[key] = resize_frames(crop_frames(frames, view.box), view.size)
+            else:
+                whole = (view.frame, "whole")
+                if whole not in done:
+                    done[whole] = resize_frames(crop_frames(frames, (0, 0, *frames[0].shape[-2:])), view.frame)
+                top, left, bh, bw = view.box
+                done[key] = resize_frames(done[whole][..., top:top + bh, left:left + bw], view.size)
         out.append(done[key].flip(-1) if view.flip else done[key])
     return out
