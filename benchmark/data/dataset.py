@@ -30,7 +30,7 @@ from benchmark.data.dataset_config import DataConfig, resolve_data_config
 from benchmark.data.formats import format_reader, open_entry, read_frame_list
 from benchmark.data.listfile import Entry
 from benchmark.data.sampling import sample_positions
-from benchmark.data.transforms import eval_views, render, train_view
+from benchmark.data.transforms import eval_views, jitter_view, render, train_view
 from benchmark.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,9 @@ class VideoDataset(Dataset):
         views = []
         for c in range(len(clips)):
             clip = frames[c * self.frames:(c + 1) * self.frames]
-            if self.train:
+            if self.train and cfg.train_crop == "jitter":
+                plan = [jitter_view(h, w, jitter_range=cfg.jitter_range, crop=cfg.crop, flip=cfg.flip, rng=rng)]
+            elif self.train:
                 plan = [train_view(h, w, resize=cfg.resize, crop=cfg.crop, scales=cfg.scales, flip=cfg.flip,
                                    rng=rng)]
             else:

@@ -52,6 +52,11 @@ class DataConfig:
     resize: int = 256  # short side before cropping (train and eval)
     crop: int = 224
     scales: tuple[float, ...] = TSN_SCALES
+    # Training crop: "multiscale" (TSN, the official code: `scales` of the short side at 13 fixed
+    # positions) or "jitter" (SlowFast's recipe, paper 002 Table 2: short side drawn from
+    # `jitter_range`, a crop x crop square at a random position).
+    train_crop: Literal["multiscale", "jitter"] = "multiscale"
+    jitter_range: tuple[int, int] = (256, 320)
     flip: bool = True
     test_clips: int = 1
     test_crops: Literal[1, 3, 10] = 1
@@ -69,6 +74,10 @@ class DataConfig:
             raise ConfigError(f"{where}: crop ({self.crop}) must not exceed resize ({self.resize})")
         if not self.scales or any(not 0 < s <= 1 for s in self.scales):
             raise ConfigError(f"{where}: scales must be in (0, 1], got {list(self.scales)}")
+        jitter = tuple(self.jitter_range)
+        if len(jitter) != 2 or not self.crop <= jitter[0] <= jitter[1]:
+            raise ConfigError(f"{where}: jitter_range must be [min, max] short sides with crop ({self.crop}) "
+                              f"<= min <= max, got {list(self.jitter_range)}")
         check_choice(self.test_crops, (1, 3, 10), f"{where}: test_crops")
         FORMATS.get(self.format, f"{where}: format")
         DECODERS.get(self.decoder, f"{where}: decoder")
@@ -216,6 +225,7 @@ def data_config_dict(cfg: DataConfig) -> dict[str, Any]:
     """Plain mapping for YAML (tuples as lists), round-trips through ``resolve_data_config``."""
     out = dataclasses.asdict(cfg)
     out["scales"] = list(cfg.scales)
+    out["jitter_range"] = list(cfg.jitter_range)
     return out
 
 

@@ -15,6 +15,8 @@ Training (TSN / official code): resize the short side to ``resize``; multi-scale
 and height are each one of ``scale x short side`` (scales 1, .875, .75, .66; width and height at
 most one scale step apart), placed at one of 13 fixed positions (corners, centre, edge midpoints,
 quarter points), resized to ``crop x crop``; horizontal flip with probability 1/2 when allowed.
+Training with ``train_crop: jitter`` (SlowFast): short side drawn from ``jitter_range``, a random
+``crop x crop`` square of it, the same flip.
 Evaluation: resize short side to ``resize``, centre crop ``crop``; 3 crops = the left/centre/right
 (or top/centre/bottom) squares of side ``resize`` (the paper's "3 x 256 x 256"); 10 crops = the
 four corners and the centre of side ``crop``, plus their horizontal flips.
@@ -94,6 +96,17 @@ def train_view(h: int, w: int, *, resize: int, crop: int, scales: Sequence[float
     box = multiscale_crop_box(rh, rw, scales, rng)
     flipped = bool(flip and rng.random() < 0.5)
     return View(to_original(box, h, w, rh, rw), (crop, crop), flipped)
+
+
+def jitter_view(h: int, w: int, *, jitter_range: tuple[int, int], crop: int, flip: bool,
+                rng: np.random.Generator) -> View:
+    """SlowFast's training view: short side drawn uniformly from ``jitter_range`` (integers, both
+    ends included), a ``crop`` x ``crop`` square at a uniformly random position, then the flip coin."""
+    side = int(rng.integers(jitter_range[0], jitter_range[1] + 1))
+    rh, rw = resized_shape(h, w, side)
+    top, left = int(rng.integers(0, rh - crop + 1)), int(rng.integers(0, rw - crop + 1))
+    flipped = bool(flip and rng.random() < 0.5)
+    return View(to_original((top, left, crop, crop), h, w, rh, rw), (crop, crop), flipped)
 
 
 def eval_views(h: int, w: int, *, resize: int, crop: int, num_crops: int) -> list[View]:

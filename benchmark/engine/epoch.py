@@ -43,8 +43,9 @@ class RunFailed(StbenchError):
 
 def set_epoch_lr(t: Training, epoch: int) -> float:
     s = t.cfg.schedule
+    start = None if s.warmup_start_lr is None else s.warmup_start_lr / t.lr0  # lr0: the (scaled) base rate
     lr = t.lr0 * lr_at(epoch, base_lr=1.0, epochs=t.cfg.epochs, name=s.name, milestones=s.milestones,
-                       gamma=s.gamma, warmup_epochs=s.warmup_epochs)
+                       gamma=s.gamma, warmup_epochs=s.warmup_epochs, warmup_start=start)
     for group in t.optimizer.param_groups:
         group["lr"] = lr
     return lr

@@ -42,6 +42,7 @@ class ScheduleConfig:
     milestones: list[int] | None = None
     gamma: float = 0.1
     warmup_epochs: int = 0
+    warmup_start_lr: float | None = None  # None: warm-up scales the rate by (e+1)/(w+1); else rises from this rate
 
 
 @dataclass
@@ -148,6 +149,7 @@ def _check_values(out: RunConfig, where: str) -> None:
     _check_positive(out.log_every, f"{where}: log_every")
     _check_positive(out.max_steps_per_epoch, f"{where}: max_steps_per_epoch")
     _check_positive(out.schedule.warmup_epochs, f"{where}: schedule.warmup_epochs", allow_zero=True)
+    _check_positive(out.schedule.warmup_start_lr, f"{where}: schedule.warmup_start_lr", allow_zero=True)
     if not 0.0 <= out.dropout < 1.0:
         raise ConfigError(f"{where}: dropout must be in [0, 1), got {out.dropout!r}")
     for m in out.schedule.milestones:
@@ -240,8 +242,8 @@ def config_to_dict(cfg: RunConfig) -> dict:
 def _field_defaults(cls) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
+        if f.default is not dataclasses.MISSING:  # tuples are recorded as YAML lists
+            out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
         elif f.default_factory is not dataclasses.MISSING:
             value = f.default_factory()
             out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else value
