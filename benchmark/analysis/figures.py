@@ -82,7 +82,7 @@ def plot_accuracy_vs_frames(acc: pd.DataFrame, path: Path) -> tuple[Path | None,
             ax.set_ylabel("top-1 accuracy (%)")
             ax.grid(alpha=0.3)
     _legend(fig, palette, marker)
-    return _save(fig, path), None
+    return save_figure(fig, path), None
 
 
 def _legend(fig, palette: dict, marker: dict) -> None:
@@ -126,7 +126,7 @@ def plot_tp_gains(gains: pd.DataFrame, path: Path) -> tuple[Path | None, str | N
         ax.legend(title="frames", fontsize=8, title_fontsize=8, ncol=len(frames))
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path), None
+    return save_figure(fig, path), None
 
 
 def aggregation_table(acc: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +168,7 @@ def plot_aggregation(acc: pd.DataFrame, path: Path) -> tuple[Path | None, str | 
             else:
                 ax.legend(title="aggregation", fontsize=8, title_fontsize=8, loc="lower right")
     fig.tight_layout()
-    return _save(fig, path), None
+    return save_figure(fig, path), None
 
 
 def plot_accuracy_vs_macs(acc: pd.DataFrame, path: Path) -> tuple[Path | None, str | None]:
@@ -209,10 +209,11 @@ def plot_accuracy_vs_macs(acc: pd.DataFrame, path: Path) -> tuple[Path | None, s
     for h in fig.legends[0].legend_handles:
         h.set_sizes([60])
     fig.tight_layout(rect=(0, 0, 1, 0.86))
-    return _save(fig, path), None
+    return save_figure(fig, path), None
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders made) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
@@ -244,7 +245,7 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str, *, max_classes: i
         ax.set_ylabel("true → predicted class")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, path), None
+    return save_figure(fig, path), None
 
 
 def plot_accuracy_vs_throughput(rows: pd.DataFrame, path: Path) -> tuple[Path | None, str | None]:
@@ -261,4 +262,4 @@ def plot_accuracy_vs_throughput(rows: pd.DataFrame, path: Path) -> tuple[Path | 
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path), None
+    return save_figure(fig, path), None

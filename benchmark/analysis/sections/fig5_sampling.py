@@ -40,10 +40,7 @@ def plot_sampling(matched: pd.DataFrame, path: Path) -> tuple[Path | None, str |
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=figures.DPI)
-    plt.close(fig)
-    return path, None
+    return figures.save_figure(fig, path), None
 
 
 @register_section("uniform vs dense sampling", order=62)

@@ -47,10 +47,7 @@ def plot_clip_count(curves: pd.DataFrame, path: Path) -> tuple[Path | None, str 
             ax.grid(alpha=0.3)
         left.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=figures.DPI)
-    plt.close(fig)
-    return path, None
+    return figures.save_figure(fig, path), None
 
 
 def _wide(curves: pd.DataFrame) -> pd.DataFrame:
