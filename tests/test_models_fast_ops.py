@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmark.models import temporal_ops
 from benchmark.models.build import build_model
 from benchmark.models.modules.tam import TemporalAggregation
 from benchmark.models.modules.tsm import TemporalShift
@@ -71,6 +72,37 @@ def test_fast_tsm_equals_reference(shape):
     ref_out, (ref_gx,) = forward_backward(reference_tsm, clips, fold)
     torch.testing.assert_close(out, ref_out, **EXACT)
     torch.testing.assert_close(gx, ref_gx, **EXACT)
+
+
+def _stacked(tam, clips, w1, w2, w3):
+    """Three TAMs in a row, their backward passes one after the other: they share the scratch buffers."""
+    return tam(tam(tam(clips, w1), w2) * 0.5 - 0.1, w3)
+
+
+@pytest.mark.parametrize("limit", [temporal_ops.SCRATCH_LIMIT, 0])  # 0: every temporary is fresh
+def test_tam_scratch_buffers_shared_between_calls_and_sizes(monkeypatch, limit):
+    monkeypatch.setattr(temporal_ops, "SCRATCH_LIMIT", limit)
+    for shape in [(2, 5, 20, 4, 4), (1, 3, 6, 2, 3), (3, 4, 20, 5, 5)]:  # larger, smaller, larger again
+        gen = torch.Generator().manual_seed(sum(shape))
+        clips = torch.randn(shape, generator=gen, dtype=torch.float64)
+        weights = [torch.randn(shape[2], 3, generator=gen, dtype=torch.float64) for _ in range(3)]
+        out, grads = forward_backward(lambda *a: _stacked(temporal_aggregation, *a), clips, *weights)
+        ref_out, ref_grads = forward_backward(lambda *a: _stacked(reference_tam, *a), clips, *weights)
+        torch.testing.assert_close(out, ref_out, **EXACT)
+        torch.testing.assert_close(grads[0], ref_grads[0], **EXACT)
+        for grad, ref in zip(grads[1:], ref_grads[1:]):
+            torch.testing.assert_close(grad, ref, **TIGHT)
+
+
+def test_scratch_is_kept_on_the_cpu_up_to_the_limit(monkeypatch):
+    like = torch.empty(2, 3, 4, 5, 6)
+    first, again = temporal_ops._scratch(like, 0), temporal_ops._scratch(like[:1], 0)
+    assert first.shape == like.shape and again.shape == (1, 3, 4, 5, 6)
+    assert again.data_ptr() == first.data_ptr()  # the same memory, not a fresh mapping
+    assert temporal_ops._scratch(like, 1).data_ptr() != first.data_ptr()  # one buffer per slot
+    assert temporal_ops._scratch(like.double(), 0).dtype == torch.float64
+    monkeypatch.setattr(temporal_ops, "SCRATCH_LIMIT", like.numel() * 4 - 1)
+    assert temporal_ops._scratch(like, 0).data_ptr() != first.data_ptr()  # over the limit: fresh
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 3, 2, 3), (2, 2, 3, 3, 1), (1, 4, 5, 2, 2)])
