@@ -56,7 +56,7 @@ def test_paper_grid_protocol_and_chains(paper_runs):
     assert f16.depends_on == [f8.run_id] and f16.config["init_from"] == str(f8.run_dir)
     assert f16.config["pretrained"] is None
     assert f16.config["schedule"] == {"name": "multistep", "milestones": [10, 20, 30], "gamma": 0.1,
-                                      "warmup_epochs": 0}
+                                      "warmup_epochs": 0, "warmup_start_lr": None}
     k16 = by_id["mini-kinetics/I3D-InceptionV1-tp-f16"]
     assert k16.config["epochs"] == 45 and k16.config["schedule"]["milestones"] == [15, 30, 40]
     assert by_id["mini-kinetics/I3D-InceptionV1-tp-f8"].config["epochs"] == 100

@@ -12,7 +12,7 @@ import pytest
 from slurm_fixture import load_grid, local_slurm, synthetic_root, tiny_grid, wait_for  # noqa: F401
 
 from benchmark.cli import main
-from benchmark.engine.rundir import read_metrics
+from benchmark.engine.rundir import read_metrics, write_json_atomic
 from benchmark.errors import ConfigError
 from benchmark.grid import paper_mini_grid
 from benchmark.launch import cancel, launch, load_profile, observe
@@ -83,8 +83,13 @@ def test_small_grid_on_slurm_with_requeue_and_relaunch(local_slurm, synthetic_ro
 
 
 def test_failed_run_is_reported_and_its_dependents_do_not_run(local_slurm, synthetic_root, tmp_path, capsys):  # noqa: F811
-    """Also exercises the GPU request path: the profile asks for one (placeholder) GPU per task."""
-    missing = tmp_path / "no-such-run"
+    """Also exercises the GPU request path: the profile asks for one (placeholder) GPU per task.
+
+    The first run starts from a run that says it is done but has no checkpoint, so it fails (a run
+    starting from an unfinished one would not be submitted at all)."""
+    missing = tmp_path / "no-checkpoint-run"
+    missing.mkdir()
+    write_json_atomic(missing / "result.json", {"top1": 50.0, "wall_time_s": 1.0})
     spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",),
                      overrides=[{"match": {"frames": 4}, "set": {"init_from": str(missing)}}])
     exp = load_grid(spec, tmp_path)

@@ -26,8 +26,8 @@ resize-then-crop) and mapped back to the original frame; only that region is res
 short side already equals ``resize`` (frames extracted at 256, the usual case) nothing changes:
 the pixels equal resize-then-crop's exactly. Otherwise the single resampling of the region differs
 from resampling twice by interpolation-order effects only (a few grey levels on natural images),
-and a mapped box may sit up to half an original pixel away; 3- and 10-crop views resize the whole
-frame once instead (they cover more than it), so they equal the former views exactly.
+and a mapped box may sit up to half an original pixel away. Evaluation views resize the whole frame
+once instead, so they equal the former views exactly (and each other where they coincide).
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ def jitter_view(h: int, w: int, *, jitter_range: tuple[int, int], crop: int, fli
 def eval_views(h: int, w: int, *, resize: int, crop: int, num_crops: int) -> list[View]:
     """The ``num_crops`` (1, 3 or 10) deterministic views of an h x w clip.
 
-    One view of a frame that needs resizing resamples just its region; several views together
-    cover more than the frame, so then the frame is resized once and cropped (exactly as before).
+    A frame that needs resizing is resized whole, once for all the views, and then cropped (exactly
+    as before the crop-first pipeline): the single centre crop must equal the 10 crops' centre view,
+    so that fewer views can be derived from a test's kept logits (``benchmark.analysis.clip_count``).
     """
     rh, rw = resized_shape(h, w, resize)
     if num_crops == 3:
@@ -128,8 +129,8 @@ def eval_views(h: int, w: int, *, resize: int, crop: int, num_crops: int) -> lis
         boxes = [(t, left, crop, crop) for t, left in [*corners, (cy, cx)]]
     else:
         raise ValueError(f"num_crops must be 1, 3 or 10, got {num_crops}")
-    if num_crops == 1 or (rh, rw) == (h, w):
-        views = [View(to_original(b, h, w, rh, rw), b[2:]) for b in boxes]
+    if (rh, rw) == (h, w):
+        views = [View(b, b[2:]) for b in boxes]
     else:
         views = [View(b, b[2:], frame=(rh, rw)) for b in boxes]
     return views + [replace(v, flip=True) for v in views] if num_crops == 10 else views
