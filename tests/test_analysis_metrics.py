@@ -135,3 +135,17 @@ def test_an_experiment_expects_only_its_planned_cells(tmp_path):
     table.attrs["planned"] = True
     tam = summarize(table).set_index("module").loc["TAM"]
     assert tam["missing"] == [] and tam["psi_ta"] == pytest.approx((90 - 30) / 70)
+
+
+def test_table_psi_is_undefined_without_headroom_and_warns_nothing(tmp_path):
+    import warnings
+
+    ds = "synthetic-spatial"
+    make_run(tmp_path, "TSN-ResNet18-f8", ds, top1=100.0)
+    make_run(tmp_path, "I3D-ResNet18-f8", ds, top1=55.0)
+    make_run(tmp_path, "TSN-ResNet18-tp-f8", ds, top1=98.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the quickstart printed numpy's divide-by-zero warning
+        metrics = model_metrics(collect(tmp_path)).set_index(["module", "tp"])
+    assert metrics["psi"].isna().all()  # as psi(): NaN, not -inf
+    assert metrics.loc[("I3D", False), "phi"] == 1.0

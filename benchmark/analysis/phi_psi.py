@@ -46,9 +46,10 @@ def model_metrics(table: pd.DataFrame) -> pd.DataFrame:
     base = acc[(acc["module"] == BASELINE) & ~acc["tp"]][["dataset", "backbone", "frames", "top1"]]
     out = acc.merge(base.rename(columns={"top1": "tsn_top1"}), on=["dataset", "backbone", "frames"], how="left")
     s, t = out["top1"].to_numpy(float), out["tsn_top1"].to_numpy(float)
-    with np.errstate(invalid="ignore"):
+    headroom = 100.0 - t
+    with np.errstate(invalid="ignore", divide="ignore"):
         out["phi"] = t / np.maximum(s, t)
-        out["psi"] = (s - t) / (100.0 - t)
+        out["psi"] = np.where(headroom > 0, (s - t) / headroom, np.nan)  # undefined without headroom (psi())
     return out
 
 
