@@ -12,19 +12,14 @@ dataset ones (Table 6) clip level.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark.analysis.printed import load_printed, paper_dataset_name, paper_model_name
+from benchmark.analysis.printed import load_printed, model_stem, paper_dataset_name, paper_model_name
 from benchmark.engine.rundir import read_config
 
 COLUMNS = ["dataset", "model", "setting", "runs", "top1", "video_top1", "paper_top1"]
-
-
-def _stem(model: str) -> str:
-    return re.sub(r"-f\d+$", "", str(model))
 
 
 def _summarise(rows: pd.DataFrame, setting: pd.Series, paper: dict) -> pd.DataFrame:
@@ -91,12 +86,12 @@ def i3d_upgrades_table(done: pd.DataFrame) -> pd.DataFrame:
     order = list(dict.fromkeys(printed["model"]))
     if done.empty:
         return pd.DataFrame(columns=COLUMNS)
-    rows = done[done["model"].map(_stem).isin(order)]
+    rows = done[done["model"].map(model_stem).isin(order)]
     if "pretrained" in rows:  # the figure's models start from ImageNet weights: scratch runs are Table 9's
         rows = rows[rows["pretrained"] != "none"]
     paper = {(r.dataset, r.model, ""): r.top1 for r in printed.itertuples()}
     out = _summarise(rows, pd.Series("", index=rows.index), paper)
-    rank = out["model"].map(lambda m: order.index(_stem(m)))
+    rank = out["model"].map(lambda m: order.index(model_stem(m)))
     return out.assign(_rank=rank).sort_values(["dataset", "_rank"], kind="stable").drop(columns="_rank")
 
 

@@ -50,10 +50,15 @@ def load_printed(key: str) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read the printed {table.key} ({exc})") from exc
 
 
+def model_stem(model) -> str:
+    """A model name without its frame count (``I3D-ResNet50-f32`` -> ``I3D-ResNet50``)."""
+    return re.sub(r"-f\d+$", "", str(model))
+
+
 def paper_model_name(model: str) -> str:
     """stbench's model name -> the paper's row name: frames dropped (``I3D-ResNet50-f32`` ->
     ``I3D-ResNet50``), SlowFast's speed ratio last (``SlowFast8x8-ResNet50`` -> ``SlowFast-ResNet50-8x8``)."""
-    name = re.sub(r"-f\d+$", "", model)
+    name = model_stem(model)
     return re.sub(r"^SlowFast(\d+x\d+)-(.+)$", r"SlowFast-\2-\1", name)
 
 

@@ -9,14 +9,13 @@ test with the run's ``eval.clips`` x ``eval.crops`` views, result.json ``video_t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.analysis.clip_count import SAMPLINGS
-from benchmark.analysis.printed import paper_model_name
+from benchmark.analysis.printed import model_stem, paper_model_name
 from benchmark.data import resolve_data_config
 from benchmark.engine.rundir import read_config, read_result
 from benchmark.errors import StbenchError
@@ -98,7 +97,7 @@ def table3(matched: pd.DataFrame, printed: pd.DataFrame | None = None) -> pd.Dat
                                values=["clip_top1", "video_top1"], aggfunc="first")
     wide.columns = [f"{sampling}_{level.removesuffix('_top1')}" for level, sampling in wide.columns]
     wide = wide.reset_index()
-    wide["model"] = wide["model"].map(lambda m: re.sub(r"-f\d+$", "", m))  # frames: its own column
+    wide["model"] = wide["model"].map(model_stem)  # frames: its own column
     order = [c for c in ("uniform_clip", "uniform_video", "dense_clip", "dense_video") if c in wide]
     wide = wide[["dataset", "model", "frames", *order]]
     if printed is not None and not printed.empty:
