@@ -109,6 +109,21 @@ def test_cli_profile_json_and_table(capsys):
         _cli(["profile", "TXM-ResNet50-f8", "--classes", "5"])
 
 
+def test_rectangular_frames_count_their_area(capsys):
+    # 448 = 2 x 224 and every stride divides it: each layer's output area doubles exactly.
+    square = profile_model("TSN-ResNet18-f2", 10, 224)["macs_conv"]
+    assert profile_model("TSN-ResNet18-f2", 10, (224, 448))["macs_conv"] == 2 * square
+    assert profile_model("TSN-ResNet18-f2", 10, (224, 224))["macs_conv"] == square
+    assert _cli(["profile", "TSN-ResNet18-f2", "--classes", "10", "--size", "224x448", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["size"] == [224, 448] and data["macs_conv"] == 2 * square
+    with pytest.raises(ModelError, match="at least 32 pixels"):
+        profile_model("TSN-ResNet18-f2", 10, (16, 224))
+    with pytest.raises(SystemExit):
+        _cli(["profile", "TSN-ResNet18-f2", "--classes", "10", "--size", "224x"])
+    assert "HEIGHTxWIDTH" in capsys.readouterr().err
+
+
 def test_cli_models_lists_everything(capsys):
     assert _cli(["models", "--format", "json"]) == 0
     cat = json.loads(capsys.readouterr().out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import yaml
@@ -60,17 +61,28 @@ def cmd_profile(args) -> int:
         if not sep or not key:
             raise ConfigError(f"--option {item!r}: expected KEY=VALUE, e.g. tam_placement=top-half")
         options[key] = yaml.safe_load(value)
-    result = profile_model(spec, args.classes, size=args.size, options=options)
+    height, width = args.size
+    result = profile_model(spec, args.classes, size=(height, width), options=options)
     if args.format == "json":
-        print(json.dumps({"model": spec.name, "classes": args.classes, "size": args.size, **result}))
+        size = height if height == width else [height, width]
+        print(json.dumps({"model": spec.name, "classes": args.classes, "size": size, **result}))
     else:
-        print(f"model      {spec.name}  ({args.classes} classes, {spec.frames}x{args.size}x{args.size} clip)")
+        print(f"model      {spec.name}  ({args.classes} classes, {spec.frames}x{height}x{width} clip)")
         print(f"params     {result['params']:>16,}  ({result['params'] / 1e6:.1f} M, classifier included)")
         print(f"macs_conv  {result['macs_conv']:>16,}  ({result['macs_conv'] / 1e9:.1f} G, conv+linear, "
               "classifier excluded: the paper's FLOPs)")
         print(f"macs_all   {result['macs_all']:>16,}  ({result['macs_all'] / 1e9:.1f} G, every op "
               "torch.utils.flop_counter counts, halved)")
     return 0
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    """``256`` → (256, 256); ``240x256`` → (240, 256)."""
+    parts = text.lower().split("x")
+    if len(parts) > 2 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number (256) or HEIGHTxWIDTH (240x256)")
+    height, width = int(parts[0]), int(parts[-1])
+    return height, width
 
 
 def register(subparsers) -> None:
@@ -84,7 +96,8 @@ def register(subparsers) -> None:
                                           "meta device (no memory, no weights).")
     p.add_argument("name", metavar="NAME", help="model name, e.g. TAM-ResNet50-f8")
     p.add_argument("--classes", type=int, required=True, metavar="N", help="number of classes")
-    p.add_argument("--size", type=int, default=224, help="frame height and width (default 224)")
+    p.add_argument("--size", type=_frame_size, default=(224, 224), metavar="S|HxW",
+                   help="frame height and width: one number for a square, or HEIGHTxWIDTH (default 224)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a build option that changes the structure, as a run's model_options "
                         "(e.g. tam_placement=top-half); repeatable")

@@ -95,9 +95,10 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224,
+def profile_model(name: str | ModelSpec, num_classes: int, size: int | tuple[int, int] = 224,
                   options: dict | None = None) -> dict[str, int]:
-    """``{"params", "macs_conv", "macs_all"}`` of ``name`` for one clip of ``size``×``size`` frames.
+    """``{"params", "macs_conv", "macs_all"}`` of ``name`` for one clip of ``size``×``size`` frames
+    (or ``(height, width)`` frames: a figure may have been counted on a dataset's native frame shape).
 
     ``options``: the module's build options that change its structure (a run's ``model_options``,
     e.g. ``tam_placement``); weights are never loaded for counting.
@@ -107,13 +108,14 @@ def profile_model(name: str | ModelSpec, num_classes: int, size: int = 224,
     a single forward pass feeds both counters.
     """
     spec = parse_model_name(name) if isinstance(name, str) else name
-    if size < 32:
+    height, width = (size, size) if isinstance(size, int) else size
+    if min(height, width) < 32:
         raise ModelError(f"profile size must be at least 32 pixels, got {size}")
     if num_classes < 1:
         raise ModelError(f"num_classes must be positive, got {num_classes}")
     with torch.device("meta"):
         model = build_model(spec, num_classes, **dict(options or {}))
-        clip = torch.empty(1, 3, spec.frames, size, size)
+        clip = torch.empty(1, 3, spec.frames, height, width)
     model.eval()
     _skip_batch_norms(model)
     macs = _MacCounter(model)
