@@ -11,7 +11,7 @@ from torch import nn
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
-from benchmark.models.temporal_ops import temporal_shift
+from benchmark.models.temporal_ops import shifted_conv2d, temporal_shift
 from benchmark.models.video2d import build_video2d
 
 DEEP_STAGE = 23  # a stage this deep makes TSM shift every other block (n_round = 2)
@@ -19,18 +19,43 @@ DEEP_STAGE = 23  # a stage this deep makes TSM shift every other block (n_round 
 
 class TemporalShift(FrameAware):
     """Channels ``[0, C/8)`` at frame t take frame t+1's values, ``[C/8, C/4)`` take frame t−1's;
-    the rest are untouched; frames shifted in from beyond the clip are zeros. No parameters."""
+    the rest are untouched; frames shifted in from beyond the clip are zeros. No parameters.
 
-    def __init__(self, channels: int, fold_div: int = 8) -> None:
+    ``grad_in_place``: see :func:`temporal_shift`; :func:`insert_shifts` sets it where the shift
+    feeds a convolution and nothing else."""
+
+    def __init__(self, channels: int, fold_div: int = 8, grad_in_place: bool = False) -> None:
         super().__init__()
         self.channels = channels
         self.fold = channels // fold_div
+        self.grad_in_place = grad_in_place
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return temporal_shift(self.to_clips(x), self.fold).reshape(x.shape)
+        return temporal_shift(self.to_clips(x), self.fold, self.grad_in_place).reshape(x.shape)
 
     def conv_macs(self, inputs, output) -> int:
         return 0  # memory movement only
+
+
+class ShiftThenConv(nn.Sequential):
+    """``Sequential(TemporalShift, Conv2d)`` (the same submodules and state-dict keys) whose forward,
+    on contiguous CPU maps, shifts in the input's own memory instead of into a copy
+    (:func:`~benchmark.models.temporal_ops.shifted_conv2d`): one copy of every block's input is what
+    TSM otherwise adds to TSN's cost. Elsewhere (CUDA, channels_last, autocast, under torch.compile)
+    it runs the two modules in turn."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shift, conv = self[0], self[1]
+        if self._fusable(x, conv):
+            shift.to_clips(x)  # names a batch that is not a multiple of the frames
+            return shifted_conv2d(x, shift.frames, shift.fold, conv)
+        return conv(shift(x))
+
+    @staticmethod
+    def _fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+        return (x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous() and type(conv) is nn.Conv2d
+                and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
 
 @register_module("TSM", requires=("residual",),
@@ -51,4 +76,10 @@ def insert_shifts(net2d: nn.Module, layout: BackboneLayout) -> None:
     shifted = {id(block) for block in shifted_blocks(net2d, layout)}
     for point in layout.operator_points(net2d):
         if id(point.owner) in shifted:
-            point.insert(TemporalShift(point.channels))
+            layer = getattr(point.owner, point.attr)
+            if point.before and isinstance(layer, nn.Conv2d):
+                # the conv's backward makes the gradient the shift receives: shifting it in place is safe
+                setattr(point.owner, point.attr, ShiftThenConv(TemporalShift(point.channels, grad_in_place=True),
+                                                               layer))
+            else:
+                point.insert(TemporalShift(point.channels))

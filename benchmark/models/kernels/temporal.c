@@ -1,0 +1,201 @@
+/* TAM and TSM kernels. TAM on contiguous clips (B, T, C, HW): one pass forward, one pass backward (weight gradient
+ * included). Built and loaded by benchmark/models/tam_kernel.py; compiled with -ffp-contract=off
+ * so that every product and sum is rounded as in the eager kernels (bit-identical outputs and input
+ * gradients). Work is split over channels between threads: each channel's weight gradient is then
+ * one thread's private sum, with no reduction across threads; each thread walks the memory in order
+ * (frame by frame, its channels' rows), which streams where a channel-major walk did not. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct {
+    const void *x, *w, *g, *out;
+    void *res, *gw;
+    int64_t B, T, C, HW, c0, c1;
+    int need_gx;
+} job_t;
+
+#define ROW(p, b, t, c) ((p) + (((b) * J->T + (t)) * J->C + (c)) * J->HW)
+
+#define DEFINE(TYPE, SUFFIX)                                                                         \
+static void *forward_##SUFFIX(void *arg) {                                                           \
+    const job_t *J = (const job_t *)arg;                                                             \
+    const TYPE *x = (const TYPE *)J->x, *w = (const TYPE *)J->w;                                     \
+    TYPE *out = (TYPE *)J->res;                                                                      \
+    for (int64_t b = 0; b < J->B; ++b)                                                               \
+        for (int64_t t = 0; t < J->T; ++t)                                                           \
+            for (int64_t c = J->c0; c < J->c1; ++c) {                                                \
+                const TYPE w0 = w[3 * c], w1 = w[3 * c + 1], w2 = w[3 * c + 2];                      \
+                const TYPE *restrict now = ROW(x, b, t, c);                                          \
+                const TYPE *restrict prev = t > 0 ? ROW(x, b, t - 1, c) : now;                       \
+                const TYPE *restrict next = t + 1 < J->T ? ROW(x, b, t + 1, c) : now;                \
+                TYPE *restrict o = ROW(out, b, t, c);                                                \
+                const int has_prev = t > 0, has_next = t + 1 < J->T;                                 \
+                if (has_prev && has_next) {                                                          \
+                    for (int64_t i = 0; i < J->HW; ++i) {                                            \
+                        TYPE v = (now[i] * w1 + prev[i] * w0) + next[i] * w2;                        \
+                        o[i] = v < 0 ? (TYPE)0 : v;                                                  \
+                    }                                                                                \
+                } else if (has_next) {                                                               \
+                    for (int64_t i = 0; i < J->HW; ++i) {                                            \
+                        TYPE v = now[i] * w1 + next[i] * w2;                                         \
+                        o[i] = v < 0 ? (TYPE)0 : v;                                                  \
+                    }                                                                                \
+                } else if (has_prev) {                                                               \
+                    for (int64_t i = 0; i < J->HW; ++i) {                                            \
+                        TYPE v = now[i] * w1 + prev[i] * w0;                                         \
+                        o[i] = v < 0 ? (TYPE)0 : v;                                                  \
+                    }                                                                                \
+                } else {                                                                             \
+                    for (int64_t i = 0; i < J->HW; ++i) {                                            \
+                        TYPE v = now[i] * w1;                                                        \
+                        o[i] = v < 0 ? (TYPE)0 : v;                                                  \
+                    }                                                                                \
+                }                                                                                    \
+            }                                                                                        \
+    return NULL;                                                                                     \
+}                                                                                                    \
+                                                                                                     \
+/* m_t = g_t where out_t > 0 (autograd's ReLU mask); x_s fed output s through w0, s+1 through w-1  \
+ * and s-1 through w+1: gx_s = (m_s w0 + m_{s-1} w+1) + m_{s+1} w-1, the eager kernel's order.     \
+ * The weight gradient sums m_t x_{t-1}, m_t x_t, m_t x_{t+1} per channel. */                        \
+static void *backward_##SUFFIX(void *arg) {                                                          \
+    const job_t *J = (const job_t *)arg;                                                             \
+    const TYPE *x = (const TYPE *)J->x, *w = (const TYPE *)J->w;                                     \
+    const TYPE *g = (const TYPE *)J->g, *out = (const TYPE *)J->out;                                 \
+    TYPE *gx = (TYPE *)J->res, *gw = (TYPE *)J->gw;                                                  \
+    double *sums = calloc((size_t)(3 * (J->c1 - J->c0)), sizeof(double));                          \
+    if (!sums) return (void *)1;                                                                     \
+    for (int64_t b = 0; b < J->B; ++b)                                                               \
+        for (int64_t t = 0; t < J->T; ++t)                                                           \
+            for (int64_t c = J->c0; c < J->c1; ++c) {                                                \
+                const TYPE w0 = w[3 * c], w1 = w[3 * c + 1], w2 = w[3 * c + 2];                      \
+                double *sum = sums + 3 * (c - J->c0);                                                \
+                const int has_prev = t > 0, has_next = t + 1 < J->T;                                 \
+                const TYPE *restrict gn = ROW(g, b, t, c), *restrict on = ROW(out, b, t, c);         \
+                const TYPE *restrict gp = has_prev ? ROW(g, b, t - 1, c) : gn;                       \
+                const TYPE *restrict op = has_prev ? ROW(out, b, t - 1, c) : on;                     \
+                const TYPE *restrict gq = has_next ? ROW(g, b, t + 1, c) : gn;                       \
+                const TYPE *restrict oq = has_next ? ROW(out, b, t + 1, c) : on;                     \
+                const TYPE *restrict xn = ROW(x, b, t, c);                                           \
+                const TYPE *restrict xp = has_prev ? ROW(x, b, t - 1, c) : xn;                       \
+                const TYPE *restrict xq = has_next ? ROW(x, b, t + 1, c) : xn;                       \
+                TYPE s0 = 0, s1 = 0, s2 = 0;                                                         \
+                if (J->need_gx) {                                                                    \
+                    TYPE *restrict r = ROW(gx, b, t, c);                                             \
+                    for (int64_t i = 0; i < J->HW; ++i) {                                            \
+                        TYPE m = on[i] <= 0 ? (TYPE)0 : gn[i];                                       \
+                        TYPE mp = op[i] <= 0 ? (TYPE)0 : gp[i];                                      \
+                        TYPE mq = oq[i] <= 0 ? (TYPE)0 : gq[i];                                      \
+                        TYPE v = m * w1;                                                             \
+                        if (has_prev) v = v + mp * w2;                                               \
+                        if (has_next) v = v + mq * w0;                                               \
+                        r[i] = v;                                                                    \
+                    }                                                                                \
+                }                                                                                    \
+                _Pragma("omp simd reduction(+:s0,s1,s2)")                                            \
+                for (int64_t i = 0; i < J->HW; ++i) {                                                \
+                    TYPE m = on[i] <= 0 ? (TYPE)0 : gn[i];                                           \
+                    s0 += m * xp[i];                                                                 \
+                    s1 += m * xn[i];                                                                 \
+                    s2 += m * xq[i];                                                                 \
+                }                                                                                    \
+                if (has_prev) sum[0] += s0; /* else xp is x_t: not a term */                         \
+                sum[1] += s1;                                                                        \
+                if (has_next) sum[2] += s2;                                                          \
+            }                                                                                        \
+    for (int64_t k = 0; k < 3 * (J->c1 - J->c0); ++k) gw[3 * J->c0 + k] = (TYPE)sums[k];             \
+    free(sums);                                                                                      \
+    return NULL;                                                                                     \
+}
+
+DEFINE(float, f32)
+DEFINE(double, f64)
+
+/* Run fn over channel ranges on `threads` OpenMP threads. The library links libgomp by soname, so
+ * in a process that has loaded PyTorch it shares PyTorch's OpenMP runtime and thread pool (a second
+ * pool would contend with PyTorch's spinning workers). Built without OpenMP, it runs on one thread.
+ * Returns 0, or -1 if a share failed (out of memory). */
+static int run(void *(*fn)(void *), job_t base, int threads) {
+    int failed = 0;
+    if (threads < 1) threads = 1;
+    if (threads > base.C) threads = (int)base.C;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(|| : failed)
+    {
+        const int k = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+    {
+        const int k = 0, n = 1;
+#endif
+        job_t job = base;
+        job.c0 = base.C * k / n;
+        job.c1 = base.C * (k + 1) / n;
+        failed = fn(&job) != NULL;
+    }
+    return failed ? -1 : 0;
+}
+
+int tam_forward(int f64, const void *x, const void *w, void *out, int64_t B, int64_t T, int64_t C,
+                int64_t HW, int threads) {
+    job_t job = {x, w, NULL, NULL, out, NULL, B, T, C, HW, 0, C, 0};
+    return run(f64 ? forward_f64 : forward_f32, job, threads);
+}
+
+int tam_backward(int f64, const void *x, const void *w, const void *g, const void *out, void *gx,
+                 void *gw, int64_t B, int64_t T, int64_t C, int64_t HW, int need_gx, int threads) {
+    job_t job = {x, w, g, out, gx, gw, B, T, C, HW, 0, C, need_gx};
+    return run(f64 ? backward_f64 : backward_f32, job, threads);
+}
+
+/* TSM's shift on contiguous clips (B, T, C, HW) of `size`-byte elements, as row copies: channels
+ * [0, fold) of frame t from frame t+1 and [fold, 2 fold) from t-1 (`back`: the other way round, the
+ * shift's transpose), zeros where the source frame is beyond the clip, the other channels as they
+ * are. Copies only, so exact for every dtype. Split over frames between threads. */
+int tsm_shift(const void *x, void *out, int64_t B, int64_t T, int64_t C, int64_t HW, int64_t fold, int back,
+              int64_t size, int threads) {
+    const int64_t row = HW * size, frame = C * row;
+    const int64_t up_lo = back ? fold : 0, down_lo = back ? 0 : fold;  /* channels from t+1 / t-1 */
+    if (threads < 1) threads = 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (int64_t bt = 0; bt < B * T; ++bt) {
+        const int64_t t = bt % T;
+        const char *src = (const char *)x + bt * frame;
+        char *dst = (char *)out + bt * frame;
+        for (int64_t c = 0; c < C; ++c) {
+            int64_t from = 0; /* frame offset of the source */
+            if (c >= up_lo && c < up_lo + fold) from = 1;
+            else if (c >= down_lo && c < down_lo + fold) from = -1;
+            if (t + from < 0 || t + from >= T) memset(dst + c * row, 0, (size_t)row);
+            else memcpy(dst + c * row, src + from * frame + c * row, (size_t)row);
+        }
+    }
+    return 0;
+}
+
+/* tsm_shift written into g itself (`back`: its transpose): only the 2 fold shifted channels move,
+ * row by row in the order that reads each row before it is overwritten. Split over clips. */
+int tsm_shift_in_place(void *g, int64_t B, int64_t T, int64_t C, int64_t HW, int64_t fold, int back, int64_t size,
+                       int threads) {
+    const int64_t row = HW * size, frame = C * row, span = fold * row;
+    const int64_t up = back ? span : 0, down = back ? 0 : span; /* byte offsets of the channels from t+1 / t-1 */
+    if (threads < 1) threads = 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (int64_t b = 0; b < B; ++b) {
+        char *clip = (char *)g + b * T * frame;
+        /* the channels that take frame t+1's: ascending t reads t+1 before it is written */
+        for (int64_t t = 0; t + 1 < T; ++t) memcpy(clip + t * frame + up, clip + (t + 1) * frame + up, (size_t)span);
+        memset(clip + (T - 1) * frame + up, 0, (size_t)span);
+        /* the channels that take frame t-1's: descending t */
+        for (int64_t t = T - 1; t > 0; --t) memcpy(clip + t * frame + down, clip + (t - 1) * frame + down, (size_t)span);
+        memset(clip + down, 0, (size_t)span);
+    }
+    return 0;
+}
