@@ -114,6 +114,7 @@ def _load() -> ctypes.CDLL:
                                      ctypes.c_int, ctypes.c_int]
     library.tsm_shift.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, ctypes.c_int, i64, ctypes.c_int]
     library.tsm_shift_in_place.argtypes = [ptr, i64, i64, i64, i64, i64, ctypes.c_int, i64, ctypes.c_int]
+    library.tsm_shift_keeping.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, ctypes.c_int, i64, ctypes.c_int]
     return library
 
 
@@ -183,6 +184,13 @@ def tsm_shift_in_place(clips: torch.Tensor, fold: int, back: bool) -> torch.Tens
     library().tsm_shift_in_place(clips.data_ptr(), *_sizes(clips), fold, int(back), clips.element_size(),
                                  torch.get_num_threads())
     return clips
+
+
+def tsm_shift_keeping(clips: torch.Tensor, kept: torch.Tensor, fold: int, restore: bool) -> None:
+    """Shift contiguous ``clips`` in place keeping the dropped rows in ``kept`` ``(B, 2, fold, ...)``,
+    or (``restore``) undo that: see ``temporal_ops._shifted_in_place``."""
+    library().tsm_shift_keeping(clips.data_ptr(), kept.data_ptr(), *_sizes(clips), fold, int(restore),
+                                clips.element_size(), torch.get_num_threads())
 
 
 def _check(status: int) -> None:

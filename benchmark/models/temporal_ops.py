@@ -182,6 +182,14 @@ def _shifted_in_place(clips: torch.Tensor, fold: int):
 
     The shift loses one frame per shifted channel group (frame 0 of channels ``[0, fold)``, the
     last frame of ``[fold, 2·fold)``); those are kept aside and put back after the transpose."""
+    if cpu_kernels.usable(clips):
+        kept = clips.new_empty((clips.shape[0], 2, fold, *clips.shape[3:]))
+        cpu_kernels.tsm_shift_keeping(clips, kept, fold, restore=False)
+        try:
+            yield clips
+        finally:
+            cpu_kernels.tsm_shift_keeping(clips, kept, fold, restore=True)
+        return
     lost = clips[:, 0, :fold].clone(), clips[:, -1, fold:2 * fold].clone()
     _shift_in_place(clips, fold, back=False)
     try:

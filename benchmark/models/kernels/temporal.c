@@ -199,3 +199,20 @@ int tsm_shift_in_place(void *g, int64_t B, int64_t T, int64_t C, int64_t HW, int
     }
     return 0;
 }
+
+/* tsm_shift_in_place forward (restore = 0) keeping the rows it drops in `kept` (per clip: frame 0 of
+ * channels [0, fold), then the last frame of [fold, 2 fold)), or (restore = 1) its transpose and the
+ * kept rows put back: the clips' own values again. */
+int tsm_shift_keeping(void *g, void *kept, int64_t B, int64_t T, int64_t C, int64_t HW, int64_t fold, int restore,
+                      int64_t size, int threads) {
+    const int64_t frame = C * HW * size, span = fold * HW * size;
+    if (restore) tsm_shift_in_place(g, B, T, C, HW, fold, 1, size, threads);
+    for (int64_t b = 0; b < B; ++b) {
+        char *clip = (char *)g + b * T * frame, *keep = (char *)kept + b * 2 * span;
+        char *first = clip, *last = clip + (T - 1) * frame + span;
+        if (restore) { memcpy(first, keep, (size_t)span); memcpy(last, keep + span, (size_t)span); }
+        else { memcpy(keep, first, (size_t)span); memcpy(keep + span, last, (size_t)span); }
+    }
+    if (!restore) tsm_shift_in_place(g, B, T, C, HW, fold, 0, size, threads);
+    return 0;
+}
