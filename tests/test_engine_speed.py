@@ -9,6 +9,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.engine.speed import BenchSettings, find_max_batch
 from benchmark.errors import ConfigError
+from benchmark.models import cpu_kernels
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 37, 64, 100])
@@ -77,6 +78,7 @@ def test_cli_json_has_the_documented_fields(capsys):
         spread = r["spread"]["train_clips_per_s"]
         assert spread["min"] <= r["train_clips_per_s"] == spread["median"] <= spread["max"]
         assert r["device"] == "cpu" and r["batch"] == 2 and r["peak_memory_mb"] > 0
+        assert r["temporal_kernels"] == cpu_kernels.describe("cpu")  # which TAM/TSM kernels were measured
 
 
 def test_bad_settings_are_one_line_errors(capsys):

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 import benchmark
+from benchmark.models import cpu_kernels
 
 
 def _git(*args: str) -> str | None:
@@ -55,4 +56,5 @@ def environment(device: torch.device, world_size: int) -> dict:
         "device": name,
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "world_size": int(world_size),
+        "temporal_kernels": cpu_kernels.describe(device.type),  # TAM/TSM: the C kernels or the eager ops
     }

@@ -60,6 +60,7 @@ ENVIRONMENT_SCHEMA = {
     "device": (str,),
     "cuda": _OPT_STR,
     "world_size": (int,),
+    "temporal_kernels": _OPT_STR,  # absent in records from before the C kernels
 }
 
 METRICS_SCHEMA: dict[str, tuple] = {
@@ -86,6 +87,7 @@ class SchemaError(StbenchError, ValueError):
 
 # Keys added after schema version 1: records written before them stay valid.
 RESULT_OPTIONAL = ("mean_class_top1",)
+ENVIRONMENT_OPTIONAL = ("temporal_kernels",)
 
 
 def _type_names(types: tuple) -> str:
@@ -120,7 +122,7 @@ def validate_result(obj: Any, what: str = "result.json") -> dict:
     if obj["schema_version"] != SCHEMA_VERSION:
         raise SchemaError(f"{what}: schema_version {obj['schema_version']} (this reader knows {SCHEMA_VERSION})")
     _check(obj["code_version"], CODE_VERSION_SCHEMA, f"{what}: code_version")
-    _check(obj["environment"], ENVIRONMENT_SCHEMA, f"{what}: environment")
+    _check(obj["environment"], ENVIRONMENT_SCHEMA, f"{what}: environment", ENVIRONMENT_OPTIONAL)
     for key in ("top1", "top5", "video_top1", "video_top5", "mean_class_top1"):
         if obj.get(key) is not None and not 0.0 <= obj[key] <= 100.0:
             raise SchemaError(f"{what}: '{key}' must be a percentage in [0, 100], got {obj[key]!r}")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
+from benchmark.models import cpu_kernels
 
 MODES = ("train", "infer", "both")
 AMP_MODES = {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -250,7 +251,7 @@ def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, in
         "peak_memory_mb": bench.peak_bytes / 2**20, "device": settings.device, "amp": settings.amp,
         "channels_last": settings.channels_last, "compile": settings.compile, "repeats": settings.repeats,
         "spread": {"train_clips_per_s": train, "infer_clips_per_s": infer},
-        "torch": torch.__version__,
+        "torch": torch.__version__, "temporal_kernels": cpu_kernels.describe(torch.device(settings.device).type),
     }
     if max_batch is not None:
         record["max_batch"], record["first_failing_batch"] = max_batch

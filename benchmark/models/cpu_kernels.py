@@ -133,6 +133,15 @@ def library() -> ctypes.CDLL | None:
         return _STATE["library"]
 
 
+def describe(device_type: str = "cpu") -> str:
+    """Which TAM/TSM kernels run on ``device_type`` in this process, for result records."""
+    if device_type != "cpu":
+        return "eager"
+    if mode() == "off":
+        return f"eager ({ENV}=off)"
+    return "c" if library() is not None else "eager (the C kernels could not be built)"
+
+
 def usable(clips: torch.Tensor, weight: torch.Tensor | None = None) -> bool:
     """Whether the kernels run on these clips (TAM: and weight; else: the eager kernels)."""
     if weight is not None and (clips.dtype not in DTYPES or weight.dtype != clips.dtype):
