@@ -2,7 +2,8 @@
 
 Two paths with the same results. On the CPU, for contiguous clips (TAM: float32 or float64), the
 one-pass C kernels of :mod:`benchmark.models.cpu_kernels` (built on first use; the eager path where they
-cannot be). Elsewhere (CUDA, channels_last, other dtypes, under ``torch.compile``) the eager kernels
+cannot be). Under ``torch.compile``, TAM is plain differentiable ops for it to trace and fuse
+(:func:`_traceable_aggregation`). Elsewhere (CUDA, channels_last, other dtypes) the eager kernels
 below: TAM adds 0.4 % MACs to TSN yet the straightforward autograd graph (pad a zero frame at each
 end, three weighted taps, two sums, ReLU) makes seven full-size tensors per call and as many in its
 backward, and on the CPU a fresh large tensor costs a page fault per 4 KiB as well as the memory
@@ -120,7 +121,19 @@ def _eager_backward(needs_input_grad, grad: torch.Tensor, clips: torch.Tensor, w
 def temporal_aggregation(clips: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``ReLU(w₋₁⊙x_{t−1} + w₀⊙x_t + w₊₁⊙x_{t+1})`` per clip, zero frames beyond the clip's ends;
     ``weight`` is ``(C, 3)``, columns for t−1, t, t+1."""
+    if torch.compiler.is_compiling():
+        return _traceable_aggregation(clips, weight)
     return _TemporalAggregation.apply(clips, weight)
+
+
+def _traceable_aggregation(clips: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The same sums as plain differentiable ops, for ``torch.compile`` to trace, differentiate and
+    fuse into its own kernels (the kernels above write into kept scratch buffers, which a traced
+    graph cannot)."""
+    before, now, after = _taps(weight)
+    earlier = F.pad(clips[:, :-1], (0, 0, 0, 0, 0, 0, 1, 0))  # x_{t−1}, zero at t = 0
+    later = F.pad(clips[:, 1:], (0, 0, 0, 0, 0, 0, 0, 1))  # x_{t+1}, zero at the last frame
+    return torch.relu((clips * now + earlier * before) + later * after)
 
 
 def _shift(clips: torch.Tensor, fold: int, back: bool) -> torch.Tensor:
