@@ -121,6 +121,8 @@ def _load() -> ctypes.CDLL:
 
 def library() -> ctypes.CDLL | None:
     """The built kernel, or None (eager kernels): built once per process."""
+    if _STATE["tried"]:  # the hot path: every TAM/TSM call asks, only the first builds
+        return _STATE["library"]
     with _LOCK:
         if not _STATE["tried"]:
             _STATE["tried"] = True

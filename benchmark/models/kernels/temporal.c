@@ -1,5 +1,5 @@
 /* TAM and TSM kernels. TAM on contiguous clips (B, T, C, HW): one pass forward, one pass backward (weight gradient
- * included). Built and loaded by benchmark/models/tam_kernel.py; compiled with -ffp-contract=off
+ * included). Built and loaded by benchmark/models/cpu_kernels.py; compiled with -ffp-contract=off
  * so that every product and sum is rounded as in the eager kernels (bit-identical outputs and input
  * gradients). Work is split over channels between threads: each channel's weight gradient is then
  * one thread's private sum, with no reduction across threads; each thread walks the memory in order
