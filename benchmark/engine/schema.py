@@ -61,6 +61,7 @@ ENVIRONMENT_SCHEMA = {
     "cuda": _OPT_STR,
     "world_size": (int,),
     "temporal_kernels": _OPT_STR,  # absent in records from before the C kernels
+    "host_allocator": _OPT_STR,  # CPU runs: how the heap kept freed tensors; absent in older records
 }
 
 METRICS_SCHEMA: dict[str, tuple] = {
@@ -87,7 +88,7 @@ class SchemaError(StbenchError, ValueError):
 
 # Keys added after schema version 1: records written before them stay valid.
 RESULT_OPTIONAL = ("mean_class_top1",)
-ENVIRONMENT_OPTIONAL = ("temporal_kernels",)
+ENVIRONMENT_OPTIONAL = ("temporal_kernels", "host_allocator")
 
 
 def _type_names(types: tuple) -> str:

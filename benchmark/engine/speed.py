@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from benchmark.engine import host_allocator
 from benchmark.errors import ConfigError
 from benchmark.models import cpu_kernels
 
@@ -75,27 +76,14 @@ class ModelBench:
     peak_bytes: int = 0
 
 
-def _fixed_mmap_threshold() -> None:
-    """Make glibc return large freed blocks to the system (a fixed 1 MiB mmap threshold instead of the
-    dynamic one, which grows after frees and keeps big blocks in the heap): without it the resident
-    size stays at the first step's peak and later steps seem to need no memory."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: the figure is then a lower bound
-        pass
-
-
 class PeakRSS:
     """Peak growth of this process's resident memory while the block runs (CPU memory figure)."""
 
-    _threshold_fixed = False
-
     def __init__(self, interval_s: float = 0.001):
-        if not PeakRSS._threshold_fixed:
-            _fixed_mmap_threshold()
-            PeakRSS._threshold_fixed = True
+        # every large block a fresh mapping, returned when freed: else the resident size stays at
+        # the first step's peak (or, kept by the training policy, at the run's) and later steps
+        # seem to need no memory
+        host_allocator.for_measuring_memory(1 << 20)
         self.interval_s = interval_s
         self.peak = 0
 
@@ -180,9 +168,11 @@ def peak_memory(step: Callable[[], float], device: str) -> tuple[float, int]:
 
 
 def prepare(name: str, settings: BenchSettings) -> ModelBench:
-    """Build ``name`` (random init: nothing to download) on the device, as the engine would train it."""
+    """Build ``name`` (random init: nothing to download) on the device, as the engine would train it
+    (the host heap as a CPU run keeps it, :mod:`benchmark.engine.host_allocator`)."""
     from benchmark.models import build_model, parse_model_name
 
+    host_allocator.configure(settings.device)
     spec = parse_model_name(name)
     model = build_model(spec, settings.num_classes).to(settings.device)
     if settings.channels_last:
@@ -252,6 +242,7 @@ def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, in
         "channels_last": settings.channels_last, "compile": settings.compile, "repeats": settings.repeats,
         "spread": {"train_clips_per_s": train, "infer_clips_per_s": infer},
         "torch": torch.__version__, "temporal_kernels": cpu_kernels.describe(torch.device(settings.device).type),
+        "host_allocator": host_allocator.describe() if settings.device == "cpu" else None,
     }
     if max_batch is not None:
         record["max_batch"], record["first_failing_batch"] = max_batch

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmark.engine import rundir
+from benchmark.engine import host_allocator, rundir
 from benchmark.engine.accuracy import mean_class_accuracy
 from benchmark.engine.builders import RunInputs, build_training, determinism, restored_model, run_device
 from benchmark.engine.checkpoint import (
@@ -292,6 +292,7 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
         raise ConfigError(f"resume: invalid value {resume!r} (valid values: auto, never)")
     cfg = _as_config(config)
     device = run_device(cfg)
+    host_allocator.configure(device.type)
     info = init_distributed(device.type)
     try:
         # Rank 0 claims the run (a launch's job already holds it); every rank learns its verdict.
@@ -320,6 +321,7 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
     if cfg.eval.clips < 1 or cfg.eval.crops < 1:
         raise ConfigError(f"clips and crops must be positive, got {cfg.eval.clips} x {cfg.eval.crops}")
     device = run_device(cfg)
+    host_allocator.configure(device.type)
     info = init_distributed(device.type)
     try:
         inputs = RunInputs.of(cfg, f"{run_dir / rundir.CONFIG}: dataset")
