@@ -121,3 +121,20 @@ def test_the_printed_table8_row_is_matched_by_name():
                            "train_clips_per_s": 3.0}])
     row = table8(bench, pd.DataFrame(columns=["model", "top1"]), load_printed("table8")).iloc[0]
     assert (row["paper_clips_per_s"], row["paper_max_batch"], row["paper_top1"]) == (14.2, 48, 76.2)
+
+
+def test_the_memory_figure_after_timed_steps_sees_the_step():
+    """The timed steps leave freed memory in the heap; the memory steps after them must not be
+    served from it unseen (all three read 0.0-0.1 MB once). Lower bound by hand: the stem's output,
+    saved for its BatchNorm's backward, is 4 frames x 64 x 56 x 56 float32 = 3.1 MiB."""
+    import subprocess
+    import sys
+
+    code = ("from benchmark.engine.speed import BenchSettings, run_bench\n"
+            "s = BenchSettings(size=112, batch=2, mode='train', repeats=2, warmup=1, num_classes=5)\n"
+            "for r in run_bench(['TSN-ResNet18-f2', 'TAM-ResNet18-f2', 'TSM-ResNet18-f2'], s):\n"
+            "    print(r['peak_memory_mb'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for peak in map(float, done.stdout.split()):
+        assert peak >= 4 * 64 * 56 * 56 * 4 / 2**20
