@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.models import cpu_kernels, temporal_ops
+from benchmark.models import cpu_kernels, held_shift, temporal_ops
 from benchmark.models.build import build_model
 from benchmark.models.modules.tam import TemporalAggregation
 from benchmark.models.modules.tsm import ShiftThenConv, TemporalShift
@@ -132,11 +132,14 @@ def test_tsm_network_shift_in_the_inputs_memory_equals_shift_then_conv(name, dty
         return [out.detach(), *torch.autograd.grad(out.square().sum(), [clip, *model.parameters()])]
 
     seen = []
-    original = temporal_ops._ShiftedConv.forward
-    monkeypatch.setattr(temporal_ops._ShiftedConv, "forward",
-                        staticmethod(lambda ctx, inp, *a: seen.append(inp.clone()) or original(ctx, inp, *a)))
+    for function in (temporal_ops._ShiftedConv, held_shift._HeldShiftConv):
+        monkeypatch.setattr(function, "forward", staticmethod(
+            lambda ctx, inp, *a, original=function.forward, kind=function.__name__: seen.append(kind)
+            or original(ctx, inp, *a)))
     in_memory = run()
-    assert len(seen) == len(fused)  # the fused path ran at every shift
+    assert len(seen) == len(fused)  # a fused path ran at every shift
+    # every block holds its input shifted until the backward on the C kernels' path
+    assert seen.count("_HeldShiftConv") == (len(fused) if kernels == "cpu" else 0)
     monkeypatch.setattr(ShiftThenConv, "_fusable", staticmethod(lambda *a: False))
     copied = run()
     for a, b in zip(in_memory, copied):

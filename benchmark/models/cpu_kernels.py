@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+import math
 import os
 import platform
 import shutil
@@ -116,6 +117,8 @@ def _load() -> ctypes.CDLL:
     library.tsm_shift.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, ctypes.c_int, i64, ctypes.c_int]
     library.tsm_shift_in_place.argtypes = [ptr, i64, i64, i64, i64, i64, ctypes.c_int, i64, ctypes.c_int]
     library.tsm_shift_keeping.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, ctypes.c_int, i64, ctypes.c_int]
+    library.tsm_add_unshifted.argtypes = [ctypes.c_int, ptr, ptr, ptr, i64, i64, i64, i64, i64, ctypes.c_int]
+    library.tsm_shift_back_add.argtypes = [ctypes.c_int, ptr, ptr, i64, i64, i64, i64, i64, ctypes.c_int]
     return library
 
 
@@ -156,8 +159,8 @@ def usable(clips: torch.Tensor, weight: torch.Tensor | None = None) -> bool:
 
 
 def _sizes(clips: torch.Tensor) -> tuple[int, int, int, int]:
-    batch, frames, channels = clips.shape[:3]
-    return batch, frames, channels, clips[0, 0, 0].numel()
+    batch, frames, channels, *pixels = clips.shape
+    return batch, frames, channels, math.prod(pixels)
 
 
 def tam_forward(clips: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -203,6 +206,21 @@ def tsm_shift_keeping(clips: torch.Tensor, kept: torch.Tensor, fold: int, restor
     or (``restore``) undo that: see ``temporal_ops._shifted_in_place``."""
     library().tsm_shift_keeping(clips.data_ptr(), kept.data_ptr(), *_sizes(clips), fold, int(restore),
                                 clips.element_size(), torch.get_num_threads())
+
+
+def tsm_add_unshifted(out: torch.Tensor, shifted: torch.Tensor, kept: torch.Tensor, fold: int) -> torch.Tensor:
+    """``out += x`` in place, for contiguous clips ``x`` held shifted by :func:`tsm_shift_keeping`
+    (``shifted``, with its ``kept`` rows): x is read where the shift left it."""
+    library().tsm_add_unshifted(DTYPES[out.dtype], out.data_ptr(), shifted.data_ptr(), kept.data_ptr(),
+                                *_sizes(shifted), fold, torch.get_num_threads())
+    return out
+
+
+def tsm_shift_back_add(grad: torch.Tensor, grad_identity: torch.Tensor, fold: int) -> torch.Tensor:
+    """``grad := shift^T(grad) + grad_identity`` in place (contiguous clips of one float dtype)."""
+    library().tsm_shift_back_add(DTYPES[grad.dtype], grad.data_ptr(), grad_identity.data_ptr(), *_sizes(grad), fold,
+                                 torch.get_num_threads())
+    return grad
 
 
 def _check(status: int) -> None:

@@ -216,3 +216,79 @@ int tsm_shift_keeping(void *g, void *kept, int64_t B, int64_t T, int64_t C, int6
     if (!restore) tsm_shift_in_place(g, B, T, C, HW, fold, 0, size, threads);
     return 0;
 }
+
+/* The residual add of a block whose input x is held TSM-shifted (tsm_shift_keeping, restore = 0)
+ * from its first convolution's forward to its backward: out += x with x read where the shift left
+ * it (channels [0, fold) of frame t at frame t-1, frame 0's in kept; [fold, 2 fold) at t+1, the
+ * last frame's in kept), x itself untouched. The same additions as out += x. Split over frames. */
+#define DEFINE_RESIDUAL(TYPE, SUFFIX)                                                                \
+static void add_unshifted_##SUFFIX(TYPE *out, const TYPE *xs, const TYPE *kept, int64_t B, int64_t T,  \
+                                   int64_t C, int64_t HW, int64_t fold, int threads) {               \
+    const int64_t frame = C * HW, span = fold * HW;                                                  \
+    _Pragma("omp parallel for num_threads(threads) schedule(static)")                                \
+    for (int64_t bt = 0; bt < B * T; ++bt) {                                                         \
+        const int64_t b = bt / T, t = bt % T;                                                        \
+        TYPE *restrict o = out + bt * frame;                                                         \
+        const TYPE *restrict up = t > 0 ? xs + (bt - 1) * frame : kept + b * 2 * span;               \
+        const TYPE *restrict down = t + 1 < T ? xs + (bt + 1) * frame + span : kept + (b * 2 + 1) * span; \
+        const TYPE *restrict rest = xs + bt * frame + 2 * span;                                      \
+        for (int64_t i = 0; i < span; ++i) o[i] = o[i] + up[i];                                      \
+        for (int64_t i = 0; i < span; ++i) o[span + i] = o[span + i] + down[i];                      \
+        for (int64_t i = 0; i < frame - 2 * span; ++i) o[2 * span + i] = o[2 * span + i] + rest[i];  \
+    }                                                                                                \
+}                                                                                                    \
+                                                                                                     \
+/* The gradient of that block's input, in place on its first convolution's fresh input gradient  \
+ * gx: shift^T(gx) + gi, gi the gradient through the identity (what autograd would sum them to):   \
+ * channels [0, fold) of frame t from frame t-1 (zero at 0), [fold, 2 fold) from t+1 (zero at the  \
+ * last), each row written after the row it is read from. The shifted channels of a clip are one  \
+ * job each (a chain over frames), the other channels one job per frame. */                        \
+static void shift_back_add_##SUFFIX(TYPE *gx, const TYPE *gi, int64_t B, int64_t T, int64_t C,       \
+                                    int64_t HW, int64_t fold, int threads) {                         \
+    const int64_t frame = C * HW, span = fold * HW;                                                  \
+    _Pragma("omp parallel num_threads(threads)")                                                     \
+    {                                                                                                \
+        _Pragma("omp for schedule(static) nowait")                                                   \
+        for (int64_t job = 0; job < 2 * B; ++job) {                                                  \
+            const int64_t b = job / 2, late = job % 2; /* late: [fold, 2 fold), from t+1 */          \
+            TYPE *clip = gx + b * T * frame + late * span;                                           \
+            const TYPE *iclip = gi + b * T * frame + late * span;                                    \
+            for (int64_t k = 0; k < T; ++k) {                                                        \
+                const int64_t t = late ? k : T - 1 - k, from = late ? t + 1 : t - 1;                 \
+                TYPE *restrict r = clip + t * frame;                                                 \
+                const TYPE *restrict g = iclip + t * frame;                                          \
+                if (from >= 0 && from < T) {                                                         \
+                    const TYPE *restrict src = clip + from * frame;                                  \
+                    for (int64_t i = 0; i < span; ++i) r[i] = src[i] + g[i];                         \
+                } else {                                                                             \
+                    for (int64_t i = 0; i < span; ++i) r[i] = (TYPE)0 + g[i];                        \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        _Pragma("omp for schedule(static)")                                                          \
+        for (int64_t bt = 0; bt < B * T; ++bt) {                                                     \
+            TYPE *restrict r = gx + bt * frame + 2 * span;                                           \
+            const TYPE *restrict g = gi + bt * frame + 2 * span;                                     \
+            for (int64_t i = 0; i < frame - 2 * span; ++i) r[i] = r[i] + g[i];                       \
+        }                                                                                            \
+    }                                                                                                \
+}
+
+DEFINE_RESIDUAL(float, f32)
+DEFINE_RESIDUAL(double, f64)
+
+int tsm_add_unshifted(int f64, void *out, const void *xs, const void *kept, int64_t B, int64_t T, int64_t C,
+                      int64_t HW, int64_t fold, int threads) {
+    if (threads < 1) threads = 1;
+    if (f64) add_unshifted_f64(out, xs, kept, B, T, C, HW, fold, threads);
+    else add_unshifted_f32(out, xs, kept, B, T, C, HW, fold, threads);
+    return 0;
+}
+
+int tsm_shift_back_add(int f64, void *gx, const void *gi, int64_t B, int64_t T, int64_t C, int64_t HW, int64_t fold,
+                       int threads) {
+    if (threads < 1) threads = 1;
+    if (f64) shift_back_add_f64(gx, gi, B, T, C, HW, fold, threads);
+    else shift_back_add_f32(gx, gi, B, T, C, HW, fold, threads);
+    return 0;
+}

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from benchmark.models.held_shift import Held, held_add, held_shift_conv, holdable, restore_first
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
@@ -58,6 +60,54 @@ class ShiftThenConv(nn.Sequential):
                 and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
 
+class _HeldShiftBlock:
+    """A torchvision residual block with ``conv1`` a :class:`ShiftThenConv` whose training forward
+    keeps the block's input shifted until the backward (:mod:`benchmark.models.held_shift`: two or
+    three quarter-channel passes instead of five). The same modules, state-dict keys and values;
+    anything else runs the block's own forward."""
+
+    def _hold(self, x: torch.Tensor) -> Held | None:
+        shift, conv = self.conv1[0], self.conv1[1]
+        if not ShiftThenConv._fusable(x, conv) or not holdable(x, conv.weight):
+            return None
+        shift.to_clips(x)  # names a batch that is not a multiple of the frames
+        return Held(x, shift.frames, shift.fold)
+
+    def _shortcut(self, x: torch.Tensor, held: Held) -> torch.Tensor | None:
+        """The downsample's output, computed before the shift (None: the identity)."""
+        return None if self.downsample is None else restore_first(self.downsample(x), held)
+
+    def _residual(self, out: torch.Tensor, x: torch.Tensor, shortcut: torch.Tensor | None, held: Held):
+        if shortcut is None:
+            return self.relu(held_add(out, x, held))
+        out += shortcut
+        return self.relu(out)
+
+
+class HeldShiftBottleneck(_HeldShiftBlock, Bottleneck):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        held = self._hold(x)
+        if held is None:
+            return super().forward(x)
+        shortcut = self._shortcut(x, held)  # then torchvision's Bottleneck.forward
+        out = self.relu(self.bn1(held_shift_conv(x, self.conv1[1], held)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self._residual(self.bn3(self.conv3(out)), x, shortcut, held)
+
+
+class HeldShiftBasicBlock(_HeldShiftBlock, BasicBlock):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        held = self._hold(x)
+        if held is None:
+            return super().forward(x)
+        shortcut = self._shortcut(x, held)  # then torchvision's BasicBlock.forward
+        out = self.relu(self.bn1(held_shift_conv(x, self.conv1[1], held)))
+        return self._residual(self.bn2(self.conv2(out)), x, shortcut, held)
+
+
+HELD_SHIFT_BLOCKS = {Bottleneck: HeldShiftBottleneck, BasicBlock: HeldShiftBasicBlock}
+
+
 @register_module("TSM", requires=("residual",),
                  description="temporal shift of 1/4 of the channels on every residual branch (every other "
                  "one in ResNet-101/152; residual backbones only)", paper="Lin et al., TSM, ICCV 2019")
@@ -81,5 +131,8 @@ def insert_shifts(net2d: nn.Module, layout: BackboneLayout) -> None:
                 # the conv's backward makes the gradient the shift receives: shifting it in place is safe
                 setattr(point.owner, point.attr, ShiftThenConv(TemporalShift(point.channels, grad_in_place=True),
                                                                layer))
+                held = HELD_SHIFT_BLOCKS.get(type(point.owner))
+                if held is not None and point.attr == "conv1":
+                    point.owner.__class__ = held  # same modules: only its forward changes
             else:
                 point.insert(TemporalShift(point.channels))
