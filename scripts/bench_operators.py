@@ -9,9 +9,9 @@ Trains TSN, TAM and TSM on ResNet-50 interleaved (``stbench bench``'s machinery:
 model before round r+1 of any) and prints the training clips/s of each, the TAM/TSN and TSM/TSN
 ratios of the medians (goals: >= 0.92 and >= 0.97) and the median of the per-round ratios with its
 quartiles: a round's steps run back to back, so its ratio is the least disturbed by a loaded machine.
-By default each step runs under ``stbench bench``'s CPU memory sampler, which fixes glibc's mmap
-threshold at 1 MiB (every larger tensor is then a fresh mapping); ``--no-memory`` measures with the
-allocator as training runs it.
+By default each step runs under ``stbench bench``'s CPU memory sampler, which hands the heap's free
+pages back and makes every block above 1 MiB a fresh mapping; ``--no-memory`` measures with the
+heap as CPU training keeps it (``benchmark.engine.host_allocator``).
 """
 
 from __future__ import annotations

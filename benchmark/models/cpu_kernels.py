@@ -7,7 +7,9 @@ kernel reads the three neighbouring frames and writes the result once (2 passes 
 backward reads the gradient, the output and the input once and writes the input gradient once,
 summing the weight gradient on the way (4 passes, no batched matrix product). TSM's shift is one
 call of row copies, and its backward can shift the incoming gradient in place (a quarter of the
-channels move). TorchInductor fuses the same expressions too; in a profiled TAM-ResNet50 training
+channels move); for blocks that hold their input shifted (:mod:`benchmark.models.held_shift`), a
+residual add that reads the input where the shift left it, and the input gradient's shift fused
+with the identity's gradient. TorchInductor fuses the same expressions too; in a profiled TAM-ResNet50 training
 step (batch 2, 112 px) its TAM took 41 ms against these kernels' 32 ms (the eager kernels: 78 ms),
 and it needs a C compiler as well.
 

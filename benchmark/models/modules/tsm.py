@@ -73,11 +73,13 @@ class _HeldShiftBlock:
         shift.to_clips(x)  # names a batch that is not a multiple of the frames
         return Held(x, shift.frames, shift.fold)
 
-    def _shortcut(self, x: torch.Tensor, held: Held) -> torch.Tensor | None:
-        """The downsample's output, computed before the shift (None: the identity)."""
-        return None if self.downsample is None else restore_first(self.downsample(x), held)
-
-    def _residual(self, out: torch.Tensor, x: torch.Tensor, shortcut: torch.Tensor | None, held: Held):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        held = self._hold(x)
+        if held is None:
+            return super().forward(x)
+        # torchvision's forward, the downsample first (it reads x before the shift)
+        shortcut = None if self.downsample is None else restore_first(self.downsample(x), held)
+        out = self._rest_of_branch(self.relu(self.bn1(held_shift_conv(x, self.conv1[1], held))))
         if shortcut is None:
             return self.relu(held_add(out, x, held))
         out += shortcut
@@ -85,24 +87,13 @@ class _HeldShiftBlock:
 
 
 class HeldShiftBottleneck(_HeldShiftBlock, Bottleneck):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        held = self._hold(x)
-        if held is None:
-            return super().forward(x)
-        shortcut = self._shortcut(x, held)  # then torchvision's Bottleneck.forward
-        out = self.relu(self.bn1(held_shift_conv(x, self.conv1[1], held)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self._residual(self.bn3(self.conv3(out)), x, shortcut, held)
+    def _rest_of_branch(self, out: torch.Tensor) -> torch.Tensor:
+        return self.bn3(self.conv3(self.relu(self.bn2(self.conv2(out)))))
 
 
 class HeldShiftBasicBlock(_HeldShiftBlock, BasicBlock):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        held = self._hold(x)
-        if held is None:
-            return super().forward(x)
-        shortcut = self._shortcut(x, held)  # then torchvision's BasicBlock.forward
-        out = self.relu(self.bn1(held_shift_conv(x, self.conv1[1], held)))
-        return self._residual(self.bn2(self.conv2(out)), x, shortcut, held)
+    def _rest_of_branch(self, out: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(out))
 
 
 HELD_SHIFT_BLOCKS = {Bottleneck: HeldShiftBottleneck, BasicBlock: HeldShiftBasicBlock}
