@@ -169,7 +169,7 @@ def test_unknown_key_lists_valid_keys(tmp_path):
         load_experiment(path)
 
 
-def test_estimate_counts_clips_and_scales_with_frames(tmp_path):
+def test_estimate_counts_clips_and_scales_with_frames(tmp_path, monkeypatch):
     """TSN is a per-frame 2D network, so a 16-frame clip costs exactly twice an 8-frame clip."""
     root = tmp_path / "data"
     root.mkdir()
@@ -186,6 +186,13 @@ def test_estimate_counts_clips_and_scales_with_frames(tmp_path):
     spec = _spec(datasets=["mini-ssv2"], axes={"modules": ["TSN"], "backbones": ["ResNet18"], "frames": [8]})
     (only,) = estimate(experiment_from_dict(spec, source="t.yaml", base=tmp_path))
     assert (only.clips_per_epoch, only.clips_source) == (PAPER_TRAIN_VIDEOS["mini-ssv2"], "paper Table 11")
+    # ... and the full datasets to their released training sets (Table 4's transfer targets included).
+    monkeypatch.setenv("STBENCH_DATA", str(tmp_path / "no-data-here"))
+    spec = _spec(datasets=["ucf101", "hmdb51", "jester"], axes={"modules": ["TSN"], "backbones": ["ResNet18"],
+                                                                 "frames": [8]})
+    sizes = {e.run_id.split("/")[0]: e.clips_per_epoch for e in estimate(
+        experiment_from_dict(spec, source="t.yaml", base=tmp_path))}
+    assert sizes == {"ucf101": 9537, "hmdb51": 51 * 70, "jester": 118562}
 
 
 def test_plan_cli_reports_runs_and_dependencies(capsys):

@@ -3,7 +3,7 @@
 MACs per clip come from :func:`benchmark.models.profile_model` on the meta device (the paper's
 convention: convolution and linear multiply-adds) at the dataset's crop size. Training clips per
 epoch are the lines of the train list when it is readable, else the dataset sizes of the paper's
-Table 11 for the mini datasets. The figure counts forward passes over the training clips; a
+Table 11 for the mini datasets and the released training sets' sizes for the full ones. The figure counts forward passes over the training clips; a
 training step costs roughly three forward passes, and evaluation is not included.
 """
 
@@ -16,6 +16,15 @@ from benchmark.grid.spec import Experiment, PlannedRun
 
 #: Paper Table 11: training videos of the mini datasets (thousands, as printed).
 PAPER_TRAIN_VIDEOS = {"mini-ssv2": 81_000, "mini-kinetics": 121_000, "mini-mit": 100_000}
+#: Training videos of the full datasets as their authors released them (the presets' splits; the
+#: training list of Kinetics-400 depends on which videos are still online, so it has none).
+OFFICIAL_TRAIN_VIDEOS = {
+    "ucf101": (9_537, "UCF101 split 1 (trainlist01)"),
+    "hmdb51": (3_570, "HMDB51 split 1 (70 per class)"),
+    "jester": (118_562, "Jester v1 training set"),
+    "ssv2": (168_913, "Something-Something v2 training set"),
+    "mit": (802_264, "Moments in Time v1 training set"),
+}
 
 
 @dataclass
@@ -23,7 +32,7 @@ class RunEstimate:
     run_id: str
     macs_per_clip: int
     clips_per_epoch: int | None
-    clips_source: str  # the list file counted, or "paper Table 11", or "unknown"
+    clips_source: str  # the list file counted, "paper Table 11", the released set's size, or "unknown"
     epochs: int
 
     @property
@@ -40,6 +49,9 @@ def train_clips(data: dict) -> tuple[int | None, str]:
             return sum(1 for line in fh if line.strip()), str(path)
     if data.get("name") in PAPER_TRAIN_VIDEOS:
         return PAPER_TRAIN_VIDEOS[data["name"]], "paper Table 11"
+    if data.get("name") in OFFICIAL_TRAIN_VIDEOS:
+        count, release = OFFICIAL_TRAIN_VIDEOS[data["name"]]
+        return count, f"{release} (train list not found)"
     return None, "unknown (train list not found)"
 
 
