@@ -202,8 +202,9 @@ def test_sigterm_checkpoints_mid_epoch_and_requeue_resumes_exactly(reference_run
     assert (run_dir / "result.json").stat().st_mtime_ns == stamp
 
 
-def test_ddp_two_processes_train_and_evaluate_like_one(reference_run, data_dir, tmp_path):
-    config = write_config(tmp_path / "run.yaml", run_config(data_dir, epochs=1))
+@pytest.mark.parametrize("model", ["TSN-ResNet18-f4", "TSM-ResNet18-f4"])  # TSM: blocks holding their input shifted
+def test_ddp_two_processes_train_and_evaluate_like_one(reference_run, data_dir, tmp_path, model):
+    config = write_config(tmp_path / "run.yaml", run_config(data_dir, epochs=1, model=model))
     ddp_dir = tmp_path / "ddp"
     proc = stbench("train", str(config), "--run-dir", str(ddp_dir), torchrun=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
