@@ -187,3 +187,36 @@ def test_a_backward_that_skips_the_branch_still_restores_the_input_before_the_sh
     (expected,) = torch.autograd.grad(plain(before), [plain.downsample[0].weight], g)
     torch.testing.assert_close(got, expected, **EXACT)
     torch.testing.assert_close(x.detach(), before, **EXACT)
+
+
+@pytest.mark.parametrize("where", ["stage", "global", "pre-hook on a block"])
+def test_a_network_with_a_users_forward_hook_holds_nothing(where, monkeypatch):
+    """A hook that keeps a block's input (a stage's output, say, for feature distillation) and reads
+    it after the forward must see the values it was handed: such forwards run torchvision's blocks."""
+    from benchmark.models.build import build_model
+
+    model = build_model("TSM-ResNet18-f2", 5)
+    kept = []  # (the tensor the hook was handed, its values then)
+
+    def keep(module, args, output=None):
+        tensor = output if output is not None else args[0]
+        kept.append((tensor, tensor.detach().clone()))
+
+    if where == "stage":
+        handle = model.features.layer1.register_forward_hook(keep)
+    elif where == "global":
+        handle = nn.modules.module.register_module_forward_hook(
+            lambda m, a, o: keep(m, a, o) if m is model.features.layer1 else None)
+    else:
+        handle = model.features.layer2[1].register_forward_pre_hook(keep)
+    calls = []
+    original = held_shift._HeldShiftConv.forward
+    monkeypatch.setattr(held_shift._HeldShiftConv, "forward", staticmethod(lambda *a: calls.append(1) or original(*a)))
+    out = model(torch.randn(2, 3, 2, 32, 32))
+    tensor, then = kept[0]
+    torch.testing.assert_close(tensor.detach(), then, **EXACT)  # read after the forward: its own values
+    assert calls == []  # nothing held
+    out.sum().backward()
+    handle.remove()
+    model(torch.randn(2, 3, 2, 32, 32)).sum().backward()
+    assert len(calls) == 8  # without the hook every block holds again

@@ -18,13 +18,17 @@ are the shortcut and the previous layer's backward, so x may stay shifted in bet
 Every output and gradient is the same sum of the same values as shift-then-conv, bit for bit.
 Only for a training forward (grad enabled, x made by an earlier layer): under ``no_grad`` or for a
 leaf x there may be no backward to undo the shift. Between such a forward and its backward the
-tensor x holds shifted values; the network reads it only as described.
+tensor x holds shifted values; the network reads it only as described, and a TSM network in
+whose forward a user's forward hook could keep x holds nothing (:func:`watch_for_hooks`).
 """
 
 from __future__ import annotations
 
+import threading
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from benchmark.models import cpu_kernels
 
@@ -47,11 +51,42 @@ class Held:
         self.shifted = not restore
 
 
+_WATCHED = threading.local()  # whether forward hooks in the running network may keep a block's input
+
+
+def _user_forward_hooks(net: nn.Module, own: int) -> bool:
+    if getattr(nn.modules.module, "_global_forward_hooks", None) or getattr(
+            nn.modules.module, "_global_forward_pre_hooks", None):
+        return True
+    for module in net.modules():
+        hooks = len(module._forward_hooks) + len(module._forward_pre_hooks)
+        if hooks > (own if module is net else 0):
+            return True
+    return False
+
+
+def watch_for_hooks(net: nn.Module) -> None:
+    """Hold nothing during a forward of ``net`` in which a forward hook (on any of its modules, or a
+    global one) could keep a block's input and read it before the backward has undone the shift
+    (feature distillation, say): those forwards run the blocks as torchvision does."""
+
+    def before(module, args):
+        if not torch.compiler.is_compiling():  # compiled: the blocks run torchvision's forward anyway
+            _WATCHED.value = _user_forward_hooks(module, own=2)
+
+    def after(module, args, output):
+        if not torch.compiler.is_compiling():
+            _WATCHED.value = False
+
+    net.register_forward_pre_hook(before)
+    net.register_forward_hook(after)
+
+
 def holdable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`held_shift_conv` may keep ``x`` shifted until the backward (see the module
     docstring); the caller has checked the convolution and the layout (ShiftThenConv's rules)."""
     return (torch.is_grad_enabled() and x.grad_fn is not None and x.dtype in cpu_kernels.DTYPES
-            and weight.dtype == x.dtype and cpu_kernels.usable(x))
+            and weight.dtype == x.dtype and not getattr(_WATCHED, "value", False) and cpu_kernels.usable(x))
 
 
 class _HeldShiftConv(torch.autograd.Function):

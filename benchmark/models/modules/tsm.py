@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from benchmark.models.held_shift import Held, held_add, held_shift_conv, holdable, restore_first
+from benchmark.models.held_shift import Held, held_add, held_shift_conv, holdable, restore_first, watch_for_hooks
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
@@ -103,7 +103,9 @@ HELD_SHIFT_BLOCKS = {Bottleneck: HeldShiftBottleneck, BasicBlock: HeldShiftBasic
                  description="temporal shift of 1/4 of the channels on every residual branch (every other "
                  "one in ResNet-101/152; residual backbones only)", paper="Lin et al., TSM, ICCV 2019")
 def build_tsm(spec, num_classes, **options):
-    return build_video2d(spec, num_classes, modify=insert_shifts, **options)
+    net = build_video2d(spec, num_classes, modify=insert_shifts, **options)
+    watch_for_hooks(net)
+    return net
 
 
 def shifted_blocks(net2d: nn.Module, layout: BackboneLayout) -> list[nn.Module]:
