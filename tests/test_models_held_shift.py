@@ -220,3 +220,27 @@ def test_a_network_with_a_users_forward_hook_holds_nothing(where, monkeypatch):
     handle.remove()
     model(torch.randn(2, 3, 2, 32, 32)).sum().backward()
     assert len(calls) == 8  # without the hook every block holds again
+
+
+@pytest.mark.parametrize("name", ["TSM-ResNet18-f4", "TSM-ResNet50-f4"])
+def test_inference_in_the_network_holds_without_undoing_and_equals_torchvision(name, monkeypatch):
+    """In a TSM network's own forward under no_grad the blocks hold too (one pass, never undone:
+    their inputs are the network's intermediates); the logits equal the unheld network's bit for
+    bit and the caller's clip is untouched."""
+    from benchmark.models.build import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, 5).eval()
+    clip = torch.randn(2, 3, 4, 32, 32)
+    before = clip.clone()
+    calls = []
+    original = held_shift._HeldShiftConv.forward
+    monkeypatch.setattr(held_shift._HeldShiftConv, "forward", staticmethod(lambda *a: calls.append(1) or original(*a)))
+    with torch.no_grad():
+        held = model(clip)
+    assert len(calls) == (8 if "18" in name else 16)
+    torch.testing.assert_close(clip, before, **EXACT)
+    monkeypatch.setattr(held_shift, "holdable", lambda *a: False)
+    monkeypatch.setattr("benchmark.models.modules.tsm.holdable", lambda *a: False)
+    with torch.no_grad():
+        torch.testing.assert_close(held, model(clip), **EXACT)

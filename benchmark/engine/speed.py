@@ -238,7 +238,8 @@ def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, in
         "train_clips_per_s": train["median"] if train else None,
         "infer_clips_per_s": infer["median"] if infer else None,
         "latency_ms": 1000 * statistics.median(bench.latency_s) if bench.latency_s else None,
-        "peak_memory_mb": bench.peak_bytes / 2**20, "device": settings.device, "amp": settings.amp,
+        "peak_memory_mb": bench.peak_bytes / 2**20 if settings.mode in ("train", "both") else None,  # of a training step
+        "device": settings.device, "amp": settings.amp,
         "channels_last": settings.channels_last, "compile": settings.compile, "repeats": settings.repeats,
         "spread": {"train_clips_per_s": train, "infer_clips_per_s": infer},
         "torch": torch.__version__, "temporal_kernels": cpu_kernels.describe(torch.device(settings.device).type),

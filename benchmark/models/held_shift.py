@@ -16,15 +16,15 @@ are the shortcut and the previous layer's backward, so x may stay shifted in bet
   downsample's backward reads x. Three passes (the input gradient is shifted in place).
 
 Every output and gradient is the same sum of the same values as shift-then-conv, bit for bit.
-Only for a training forward (grad enabled, x made by an earlier layer): under ``no_grad`` or for a
-leaf x there may be no backward to undo the shift. Between such a forward and its backward the
-tensor x holds shifted values; the network reads it only as described, and a TSM network in
-whose forward a user's forward hook could keep x holds nothing (:func:`watch_for_hooks`).
+Between a forward and its backward the tensor x holds shifted values (without a backward, e.g.
+under ``no_grad``, it keeps them); only a TSM network's own forward holds freely
+(:func:`network_forward`), and not while a user's forward hook could keep x.
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -51,42 +51,42 @@ class Held:
         self.shifted = not restore
 
 
-_WATCHED = threading.local()  # whether forward hooks in the running network may keep a block's input
+_SCOPE = threading.local()  # inside a TSM network's forward: whether a user's hook may watch it
 
 
-def _user_forward_hooks(net: nn.Module, own: int) -> bool:
+def _user_forward_hooks(net: nn.Module) -> bool:
     if getattr(nn.modules.module, "_global_forward_hooks", None) or getattr(
             nn.modules.module, "_global_forward_pre_hooks", None):
         return True
-    for module in net.modules():
-        hooks = len(module._forward_hooks) + len(module._forward_pre_hooks)
-        if hooks > (own if module is net else 0):
-            return True
-    return False
+    return any(module._forward_hooks or module._forward_pre_hooks for module in net.modules())
 
 
-def watch_for_hooks(net: nn.Module) -> None:
-    """Hold nothing during a forward of ``net`` in which a forward hook (on any of its modules, or a
-    global one) could keep a block's input and read it before the backward has undone the shift
-    (feature distillation, say): those forwards run the blocks as torchvision does."""
-
-    def before(module, args):
-        if not torch.compiler.is_compiling():  # compiled: the blocks run torchvision's forward anyway
-            _WATCHED.value = _user_forward_hooks(module, own=2)
-
-    def after(module, args, output):
-        if not torch.compiler.is_compiling():
-            _WATCHED.value = False
-
-    net.register_forward_pre_hook(before)
-    net.register_forward_hook(after)
+@contextmanager
+def network_forward(net: nn.Module):
+    """A TSM network's forward: its blocks' inputs are its own intermediate tensors, read by nothing
+    but the network, so a block may hold its input shifted even without a backward to undo it
+    (inference: the shift is then one pass, never undone). Unless a forward hook (on any module of
+    the network, or a global one) could keep a block's input and read it later (feature
+    distillation, say): then nothing is held and the blocks run as torchvision's."""
+    previous = getattr(_SCOPE, "hooked", None)
+    _SCOPE.hooked = _user_forward_hooks(net)
+    try:
+        yield
+    finally:
+        _SCOPE.hooked = previous
 
 
 def holdable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether :func:`held_shift_conv` may keep ``x`` shifted until the backward (see the module
-    docstring); the caller has checked the convolution and the layout (ShiftThenConv's rules)."""
-    return (torch.is_grad_enabled() and x.grad_fn is not None and x.dtype in cpu_kernels.DTYPES
-            and weight.dtype == x.dtype and not getattr(_WATCHED, "value", False) and cpu_kernels.usable(x))
+    """Whether :func:`held_shift_conv` may keep ``x`` shifted (see the module docstring); the caller
+    has checked the convolution and the layout (ShiftThenConv's rules). Inside
+    :func:`network_forward`: unless a hook watches. A block called on its own: only in a training
+    forward whose backward will undo the shift (grad enabled, x made by an earlier layer)."""
+    if x.dtype not in cpu_kernels.DTYPES or weight.dtype != x.dtype or not cpu_kernels.usable(x):
+        return False
+    hooked = getattr(_SCOPE, "hooked", None)
+    if hooked is None:
+        return torch.is_grad_enabled() and x.grad_fn is not None
+    return not hooked
 
 
 class _HeldShiftConv(torch.autograd.Function):

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from benchmark.models.held_shift import Held, held_add, held_shift_conv, holdable, restore_first, watch_for_hooks
+from benchmark.models.held_shift import Held, held_add, held_shift_conv, holdable, network_forward, restore_first
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
 from benchmark.models.temporal_ops import shifted_conv2d, temporal_shift
-from benchmark.models.video2d import build_video2d
+from benchmark.models.video2d import Video2DNet, build_video2d
 
 DEEP_STAGE = 23  # a stage this deep makes TSM shift every other block (n_round = 2)
 
@@ -104,8 +104,19 @@ HELD_SHIFT_BLOCKS = {Bottleneck: HeldShiftBottleneck, BasicBlock: HeldShiftBasic
                  "one in ResNet-101/152; residual backbones only)", paper="Lin et al., TSM, ICCV 2019")
 def build_tsm(spec, num_classes, **options):
     net = build_video2d(spec, num_classes, modify=insert_shifts, **options)
-    watch_for_hooks(net)
+    net.__class__ = TSMNet  # same modules: only its forward changes
     return net
+
+
+class TSMNet(Video2DNet):
+    """The 2D video network whose blocks may hold their inputs shifted in its forward
+    (:func:`~benchmark.models.held_shift.network_forward`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():  # compiled, the blocks run torchvision's forward anyway
+            return super().forward(x)
+        with network_forward(self):
+            return super().forward(x)
 
 
 def shifted_blocks(net2d: nn.Module, layout: BackboneLayout) -> list[nn.Module]:
