@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -10,6 +12,13 @@ from benchmark.cli import main
 from benchmark.engine.speed import BenchSettings, find_max_batch
 from benchmark.errors import ConfigError
 from benchmark.models import cpu_kernels
+
+
+def run_fresh(code: str, timeout: int) -> subprocess.CompletedProcess:
+    """``code`` in a fresh Python process (the heap a long-lived one holds would serve allocations unseen)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 37, 64, 100])
@@ -32,15 +41,11 @@ def test_max_batch_search_edges():
 
 def test_peak_rss_sees_an_allocation():
     """In a fresh process: a long-lived one may serve the allocation from heap pages it already holds."""
-    import subprocess
-    import sys
-
     code = ("import torch; from benchmark.engine.speed import PeakRSS, peak_memory\n"
             "_, peak = peak_memory(lambda: float(torch.ones(64 * 2**20 // 4)[-1]), 'cpu')\n"
             "with PeakRSS() as watch: pass\n"
             "print(peak, watch.peak)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = run_fresh(code, timeout=120)
     peak, idle = map(int, done.stdout.split())
     assert 60 * 2**20 <= peak <= 200 * 2**20  # 64 MiB touched
     assert idle < 16 * 2**20
@@ -48,9 +53,6 @@ def test_peak_rss_sees_an_allocation():
 
 def test_max_batch_on_the_cpu_respects_the_memory_budget():
     """In a fresh process, as ``stbench bench`` runs (see test_peak_rss_sees_an_allocation)."""
-    import subprocess
-    import sys
-
     code = ("from benchmark.engine.speed import *\n"
             "s = BenchSettings(size=32, num_classes=5, max_batch=True, memory_budget_mb=60)\n"
             "b = prepare('TSN-ResNet18-f2', s)\n"
@@ -58,8 +60,7 @@ def test_max_batch_on_the_cpu_respects_the_memory_budget():
             "good, bad = find_max_batch(b, s)\n"
             "_, over = peak_memory(lambda: train_step(b, 3 * bad, s), 'cpu')\n"
             "print(good, bad, over)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = run_fresh(code, timeout=300)
     good, bad, well_over = map(int, done.stdout.split())
     assert good >= 1 and bad == good + 1
     # Far from the boundary the answer is unambiguous (the boundary itself depends on the allocator).
@@ -127,14 +128,10 @@ def test_the_memory_figure_after_timed_steps_sees_the_step():
     """The timed steps leave freed memory in the heap; the memory steps after them must not be
     served from it unseen (all three read 0.0-0.1 MB once). Lower bound by hand: the stem's output,
     saved for its BatchNorm's backward, is 4 frames x 64 x 56 x 56 float32 = 3.1 MiB."""
-    import subprocess
-    import sys
-
     code = ("from benchmark.engine.speed import BenchSettings, run_bench\n"
             "s = BenchSettings(size=112, batch=2, mode='train', repeats=2, warmup=1, num_classes=5)\n"
             "for r in run_bench(['TSN-ResNet18-f2', 'TAM-ResNet18-f2', 'TSM-ResNet18-f2'], s):\n"
             "    print(r['peak_memory_mb'])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = run_fresh(code, timeout=300)
     for peak in map(float, done.stdout.split()):
         assert peak >= 4 * 64 * 56 * 56 * 4 / 2**20

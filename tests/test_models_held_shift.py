@@ -13,7 +13,12 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from benchmark.models import cpu_kernels, held_shift
-from benchmark.models.modules.tsm import HeldShiftBasicBlock, HeldShiftBottleneck, ShiftThenConv, TemporalShift
+from benchmark.models.modules.tsm import (
+    HeldShiftBasicBlock,
+    HeldShiftBottleneck,
+    ShiftThenConv,
+    TemporalShift,
+)
 from tests.test_models_fast_ops import reference_tsm
 
 EXACT = {"rtol": 0.0, "atol": 0.0}

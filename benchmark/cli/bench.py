@@ -60,16 +60,12 @@ def _table(records: list[dict]) -> str:
         rate = r["train_clips_per_s"] or r["infer_clips_per_s"]
         extra = f"  max batch {r['max_batch']}" if "max_batch" in r else ""
         lines.append(f"{r['model']:<28} {_num(r['train_clips_per_s']):>13} {_num(r['infer_clips_per_s']):>13} "
-                     f"{_num(r['latency_ms']):>10} {_mb(r['peak_memory_mb']):>8} {rate / base:>7.2f}x{extra}")
+                     f"{_num(r['latency_ms']):>10} {_num(r['peak_memory_mb'], 0):>8} {rate / base:>7.2f}x{extra}")
     first = records[0]
     lines.append(f"device {first['device']}, batch {first['batch']}, {first['size']}px, amp {first['amp']}, "
                  f"median of {first['repeats']} steps")
     return "\n".join(lines)
 
 
-def _num(value) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _mb(value) -> str:
-    return "-" if value is None else f"{value:.0f}"
+def _num(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -58,5 +58,5 @@ def environment(device: torch.device, world_size: int) -> dict:
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "world_size": int(world_size),
         "temporal_kernels": cpu_kernels.describe(device.type),  # TAM/TSM: the C kernels or the eager ops
-        "host_allocator": host_allocator.describe() if device.type == "cpu" else None,
+        "host_allocator": host_allocator.describe(device.type),
     }

@@ -47,28 +47,25 @@ def _libc():
         return None
 
 
-def _mallopt():
-    libc = _libc()
-    return getattr(libc, "mallopt", None) if libc is not None else None
-
-
 def configure(device_type: str = "cpu") -> str:
     """Apply the policy for a run on ``device_type`` (CPU only: a CUDA run's tensors are not in this
-    heap) and say what it is, for result records. Applied again after the memory sampler's settings."""
+    heap) and say what this process's heap does now. Applied again after the memory sampler's settings."""
     chosen = policy()
     with _LOCK:
-        if device_type == "cpu" and chosen == "keep":
-            mallopt = _mallopt()
-            if mallopt is not None and mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, NEVER_TRIM) == 1:
-                _STATE["applied"] = True
+        libc = _libc() if device_type == "cpu" and chosen == "keep" else None
+        if libc is not None and libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM) == 1:
+            _STATE["applied"] = True
     return describe()
 
 
-def describe() -> str:
-    """What training (and timed bench steps) in this process ran with."""
+def describe(device_type: str = "cpu") -> str | None:
+    """What training (and timed bench steps) on ``device_type`` in this process ran with (None off
+    the CPU: its tensors are not in this heap)."""
+    if device_type != "cpu":
+        return None
     if _STATE["applied"]:
         return "keep (glibc: no mmap, no trim)"
-    if _mallopt() is None:
+    if _libc() is None:
         return "system (not glibc: unchanged)"
     return f"system ({ENV}=system)" if policy() == "system" else "system"
 

@@ -243,7 +243,7 @@ def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, in
         "channels_last": settings.channels_last, "compile": settings.compile, "repeats": settings.repeats,
         "spread": {"train_clips_per_s": train, "infer_clips_per_s": infer},
         "torch": torch.__version__, "temporal_kernels": cpu_kernels.describe(torch.device(settings.device).type),
-        "host_allocator": host_allocator.describe() if settings.device == "cpu" else None,
+        "host_allocator": host_allocator.describe(settings.device),
     }
     if max_batch is not None:
         record["max_batch"], record["first_failing_batch"] = max_batch

@@ -3,8 +3,9 @@
 MACs per clip come from :func:`benchmark.models.profile_model` on the meta device (the paper's
 convention: convolution and linear multiply-adds) at the dataset's crop size. Training clips per
 epoch are the lines of the train list when it is readable, else the dataset sizes of the paper's
-Table 11 for the mini datasets and the released training sets' sizes for the full ones. The figure counts forward passes over the training clips; a
-training step costs roughly three forward passes, and evaluation is not included.
+Table 11 for the mini datasets and the released training sets' sizes for the full ones. The figure
+counts forward passes over the training clips; a training step costs roughly three forward passes,
+and evaluation is not included.
 """
 
 from __future__ import annotations

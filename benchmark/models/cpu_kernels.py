@@ -9,9 +9,9 @@ summing the weight gradient on the way (4 passes, no batched matrix product). TS
 call of row copies, and its backward can shift the incoming gradient in place (a quarter of the
 channels move); for blocks that hold their input shifted (:mod:`benchmark.models.held_shift`), a
 residual add that reads the input where the shift left it, and the input gradient's shift fused
-with the identity's gradient. TorchInductor fuses the same expressions too; in a profiled TAM-ResNet50 training
-step (batch 2, 112 px) its TAM took 41 ms against these kernels' 32 ms (the eager kernels: 78 ms),
-and it needs a C compiler as well.
+with the identity's gradient. TorchInductor fuses the same expressions too; in a profiled
+TAM-ResNet50 training step (batch 2, 112 px) its TAM took 41 ms against these kernels' 32 ms (the
+eager kernels: 78 ms), and it needs a C compiler as well.
 
 The C file is compiled with ``-O3 -march=native -ffp-contract=off -fopenmp`` into a cache folder
 (``$STBENCH_CACHE``, else ``$XDG_CACHE_HOME/stbench`` or ``~/.cache/stbench``), named by a hash of

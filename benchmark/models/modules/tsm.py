@@ -9,7 +9,14 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from benchmark.models.held_shift import Held, held_add, held_shift_conv, holdable, network_forward, restore_first
+from benchmark.models.held_shift import (
+    Held,
+    held_add,
+    held_shift_conv,
+    holdable,
+    network_forward,
+    restore_first,
+)
 from benchmark.models.layout import BackboneLayout
 from benchmark.models.registry import register_module
 from benchmark.models.temporal import FrameAware
