@@ -14,8 +14,10 @@ from typing import Any
 import pandas as pd
 
 from benchmark.analysis.reference import load_mini_grid
-from benchmark.engine.rundir import find_run_dirs, model_identity, read_config, read_run
+from benchmark.engine.run_reader import find_run_dirs, read_run
+from benchmark.engine.tolerant_read import read_config
 from benchmark.errors import DataError
+from benchmark.models.naming import parse_model_name, split_model_name
 
 COLUMNS = [
     "dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5", "video_top1",
@@ -61,6 +63,23 @@ def _settings(config: dict) -> dict:
     return row
 
 
+def model_identity(name: Any) -> dict | None:
+    """``model``/``module``/``backbone``/``tp``/``frames`` of a model name, tolerantly: the registry's
+    reading when it knows the name (architectures, plugins), else the naming rule's reading as
+    written (a module not registered in this shell); None if ``name`` is not a model name."""
+    if not isinstance(name, str):
+        return None
+    try:
+        spec = parse_model_name(name)
+        written = spec.name
+    except Exception:  # noqa: BLE001 - unknown or unloadable: read it by the naming rule alone
+        spec, written = split_model_name(name), name
+        if spec is None:
+            return None
+    return {"model": written, "module": spec.module, "backbone": spec.backbone, "tp": spec.tp,
+            "frames": spec.frames}
+
+
 def _from_config(config: dict) -> dict:
     name = config.get("model")
     row = model_identity(name) or ({"model": name} if isinstance(name, str) else {})
@@ -74,7 +93,7 @@ def _from_config(config: dict) -> dict:
 def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dict:
     """One tidy row for a run directory (which may not exist yet: then the run is pending).
 
-    The state is :func:`benchmark.engine.rundir.read_run`'s (``damaged``: an unusable result.json,
+    The state is :func:`benchmark.engine.run_reader.read_run`'s (``damaged``: an unusable result.json,
     never counted as done); an unreadable file is named in ``reason`` instead of raising.
     """
     run_dir = Path(run_dir)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.analysis.printed import load_printed, model_stem, paper_dataset_name, paper_model_name
-from benchmark.engine.rundir import read_config
+from benchmark.engine.tolerant_read import read_config
 
 COLUMNS = ["dataset", "model", "setting", "runs", "top1", "video_top1", "paper_top1"]
 

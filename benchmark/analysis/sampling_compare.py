@@ -17,7 +17,8 @@ import pandas as pd
 from benchmark.analysis.clip_count import SAMPLINGS
 from benchmark.analysis.printed import model_stem, paper_model_name
 from benchmark.data import resolve_data_config
-from benchmark.engine.rundir import read_config, read_result
+from benchmark.engine.run_reader import read_result
+from benchmark.engine.tolerant_read import read_config
 from benchmark.errors import StbenchError
 
 MATCH = ["dataset", "module", "backbone", "tp", "frames"]

@@ -10,7 +10,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench", help="measure train/inference clips/s, latency and peak memory of models side by side",
         description="Measure models interleaved in one process (ratios hold on a noisy machine); warm-up "
-                    "steps are not timed. CUDA memory: allocator peak; CPU: peak resident growth.")
+                    "steps are not timed. A training step is the engine's own, on the run config's "
+                    "defaults. CUDA memory: allocator peak; CPU: peak resident growth.")
     p.add_argument("models", nargs="+", metavar="MODEL", help="model names, e.g. TAM-ResNet50-f8")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--batch", type=int, default=2, help="clips per step (default 2)")
@@ -18,7 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--memory-budget", type=float, metavar="MB", help="CPU --max-batch: the memory that must suffice")
     p.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
     p.add_argument("--mode", choices=["train", "infer", "both"], default="both")
-    p.add_argument("--amp", choices=["off", "fp16", "bf16"], default="off")
+    p.add_argument("--amp", choices=["off", "fp16", "bf16"], default="off",
+                   help="the run config's amp (fp16 runs float32 on the CPU, as training does)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile each model first")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per model (default 5)")
@@ -38,7 +40,7 @@ def _bench(args) -> int:
                              memory_budget_mb=args.memory_budget)
     records = run_bench(args.models, settings)
     if args.out:
-        from benchmark.engine.rundir import write_bytes_atomic
+        from benchmark.engine.atomic_io import write_bytes_atomic
 
         write_bytes_atomic(args.out, (json.dumps(records, indent=1) + "\n").encode())
     if args.format == "json":

@@ -59,7 +59,7 @@ def human_seconds(seconds: float | None) -> str:
 
 def grid_lines(name: str, progress, views) -> list[str]:
     """The compact view: a bar over the grid's epochs, counts per state, the running and failed runs."""
-    from benchmark.engine.rundir import FAILED, RUNNING
+    from benchmark.engine.run_layout import FAILED, RUNNING
 
     filled = int(round(BAR_WIDTH * progress.fraction))
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)

@@ -2,7 +2,7 @@
 
 from benchmark.engine.protocol import protocol_defaults
 from benchmark.engine.run_config import EvalConfig, OptimConfig, RunConfig, ScheduleConfig, load_run_config
-from benchmark.engine.rundir import run_state
+from benchmark.engine.run_reader import run_state
 from benchmark.engine.schema import validate_metrics_line, validate_result
 from benchmark.engine.signals import EXIT_REQUEUE, RunPreempted
 from benchmark.engine.trainer import RunFailed, evaluate, train

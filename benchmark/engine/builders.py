@@ -1,5 +1,5 @@
-"""What a run is built from, shared by training, its final test and ``evaluate()``: the device, the
-model (from the config, or restored from a checkpoint), the optimiser and the loaders.
+"""What a run is built from, shared by training, its final test, ``evaluate()`` and ``stbench bench``:
+the device, the model (from the config, or restored from a checkpoint), the optimiser and the loaders.
 
 Training builds them in a fixed order (seed, model, optimiser, loaders, restored RNG state); the
 loaders never draw from the global RNG, so exact resume and same-seed reproducibility hold.
@@ -203,24 +203,20 @@ def testing_loader(inputs: RunInputs, cfg: RunConfig, info: DistInfo, device: to
                         batch_size=eval_batch(cfg, info, clips * crops), clips=clips, crops=crops)
 
 
-@dataclass
-class Training:
-    """Everything one training run steps: built once by :func:`build_training`."""
+@dataclass(kw_only=True)
+class StepParts:
+    """What one training step uses (:func:`benchmark.engine.epoch.train_on`), built by
+    :func:`build_step_parts` for training and for ``stbench bench`` alike: the bench times the step
+    that trains."""
 
     cfg: RunConfig
     info: DistInfo
     device: torch.device
-    inputs: RunInputs
     model: nn.Module  # the bare model (checkpointed, evaluated)
-    train_model: nn.Module  # what the steps run: DDP around ``model``, or ``model``
+    train_model: nn.Module  # what the steps run: DDP around ``model``, or ``model`` (compiled if asked)
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    loader: VideoLoader
-    val_loader: VideoLoader
     lr0: float
-    steps: int  # batches per epoch
-    ckpt: dict | None  # the checkpoint resumed from
-    loggers: RunLoggers = field(default_factory=lambda: RunLoggers([]))  # live loggers (main process only)
     control: Any = None  # the process group of the per-step agreement (``control_group``)
     clips_last_3d: bool = False  # clips go in as channels_last_3d (channels_last and a 3D model)
 
@@ -237,6 +233,37 @@ class Training:
         return video
 
 
+@dataclass(kw_only=True)
+class Training(StepParts):
+    """Everything one training run steps: built once by :func:`build_training`."""
+
+    inputs: RunInputs
+    loader: VideoLoader
+    val_loader: VideoLoader
+    steps: int  # batches per epoch
+    ckpt: dict | None  # the checkpoint resumed from
+    loggers: RunLoggers = field(default_factory=lambda: RunLoggers([]))  # live loggers (main process only)
+
+
+def build_scaler(cfg: RunConfig, device: torch.device) -> torch.amp.GradScaler:
+    """GradScaler for float16 autocast (CUDA); a disabled one otherwise (bf16 and float32 need none)."""
+    return torch.amp.GradScaler("cuda", enabled=autocast_dtype(cfg.amp, device) == torch.float16)
+
+
+def build_step_parts(cfg: RunConfig, model: nn.Module, info: DistInfo, device: torch.device) -> StepParts:
+    """``model`` placed on ``device`` (channels-last when asked), its fused SGD at the protocol's rate,
+    the GradScaler and the module the steps run (DDP, ``torch.compile`` when asked). Draws nothing
+    from the global RNG, so the random stream after the model is the one resume relies on."""
+    model = place_model(model, cfg, info, device)
+    optimizer, lr0 = build_optimizer(cfg, model)
+    train_model = ddp_wrap(model, info, device)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    return StepParts(cfg=cfg, info=info, device=device, model=model, train_model=train_model, optimizer=optimizer,
+                     scaler=build_scaler(cfg, device), lr0=lr0, control=control_group(info, device),
+                     clips_last_3d=cfg.channels_last and has_conv3d(model))
+
+
 def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: torch.device,
                    resume_from=None) -> Training:
     """Seed, then model (fresh, ``init_from`` or the checkpoint ``resume_from``), optimiser, loaders:
@@ -250,12 +277,7 @@ def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: to
         model = build_run_model(cfg, inputs.num_classes)
         if cfg.init_from:
             log.info("initialised from %s", init_from_run(model, cfg.init_from, cfg.init_checkpoint))
-    model = place_model(model, cfg, info, device)
-    optimizer, lr0 = build_optimizer(cfg, model)
-    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(cfg.amp, device) == torch.float16)
-    train_model = ddp_wrap(model, info, device)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+    parts = build_step_parts(cfg, model, info, device)
     loader = split_loader(inputs, cfg, "train", info, device, train=True, batch_size=per_rank)
     val_loader = split_loader(inputs, cfg, cfg.eval.split, info, device, train=False,
                               batch_size=eval_batch(cfg, info))
@@ -264,6 +286,5 @@ def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: to
         raise ConfigError(f"batch_size {cfg.batch_size}: larger than the training set ({len(loader.dataset)} "
                           f"clips) shared by {info.world_size} process(es)")
     steps = min(steps_full, cfg.max_steps_per_epoch or steps_full)
-    return Training(cfg, info, device, inputs, model, train_model, optimizer, scaler, loader, val_loader,
-                    lr0, steps, ckpt, control=control_group(info, device),
-                    clips_last_3d=cfg.channels_last and has_conv3d(model))
+    shared = {f.name: getattr(parts, f.name) for f in dataclasses.fields(StepParts)}
+    return Training(**shared, inputs=inputs, loader=loader, val_loader=val_loader, steps=steps, ckpt=ckpt)

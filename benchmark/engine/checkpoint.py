@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.engine.rundir import CHECKPOINTS, checkpoint_problem, write_bytes_atomic
+from benchmark.engine.atomic_io import write_bytes_atomic
+from benchmark.engine.run_layout import CHECKPOINTS
+from benchmark.engine.tolerant_read import checkpoint_problem
 from benchmark.engine.transfer import trained_as, with_new_classifier
 from benchmark.errors import ModelError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from benchmark.engine import rundir
+from benchmark.engine import metrics_jsonl
 from benchmark.engine.builders import Training
 from benchmark.engine.checkpoint import checkpoint_path, get_rng_state, save_checkpoint, set_rng_state, unwrap
 from benchmark.engine.distributed import barrier, gather_objects
@@ -44,7 +44,7 @@ class CheckpointPolicy:
                 save_checkpoint(checkpoint_path(self.run_dir, "best"),
                                 {"model": unwrap(self.t.model).state_dict(), "epoch": state.epoch,
                                  "top1": state.best_top1, "model_name": self.t.cfg.model})
-            rundir.append_metrics(self.run_dir, metrics_line)
+            metrics_jsonl.append_metrics(self.run_dir, metrics_line)
         self.save_last(state)
 
     def restore(self) -> TrainState:

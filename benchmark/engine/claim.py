@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
@@ -32,9 +31,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from benchmark.engine.atomic_io import create_exclusive, write_bytes_atomic
+from benchmark.engine.liveness import process_alive, process_start
 from benchmark.errors import StbenchError
 
 CLAIM = "claim.json"
+#: The claim's temporaries: not ``.tmp``, which the run's writer removes while other launches may claim.
+TEMP_SUFFIX = ".new"
 #: An unreadable claim older than this is dead (garbage); a younger one may be being written.
 CORRUPT_AFTER_S = 60.0
 
@@ -48,29 +51,6 @@ class ClaimError(StbenchError):
     def __init__(self, message: str, owner: dict | None = None):
         super().__init__(message)
         self.owner = owner
-
-
-def process_start(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot, /proc/PID/stat field 22), or None.
-
-    With the PID it names one process: a PID alone may be reused after the process ended."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def pid_alive(pid: int, start: str | None = None) -> bool:
-    """Whether process ``pid`` (of start time ``start``, if given) runs on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return start is None or process_start(pid) in (None, start)
 
 
 def owner(holder: str, **fields) -> dict:
@@ -115,9 +95,7 @@ def alive(claim: dict, judge: Judge | None = None) -> bool | None:
         job = judge(claim)
         if job is not None:
             return job
-    proc = None
-    if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
-        proc = pid_alive(claim["pid"], claim.get("proc_start"))
+    proc = process_alive(claim.get("host"), claim.get("pid"), claim.get("proc_start"))
     if proc:
         return True
     return False if proc is False and not names_job else None  # its job may still run somewhere
@@ -148,40 +126,13 @@ def _read(path: Path) -> dict | None:
     return {"token": "corrupt-" + hashlib.sha1(data).hexdigest()[:16], "corrupt": True, "age": age}
 
 
-def _temp(path: Path, claim: dict) -> Path:
-    # Not ``.tmp``: the run's writer removes stale ``.*.tmp`` files while other launches may claim.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")
-    with open(tmp, "x") as fh:
-        json.dump(claim, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return tmp
-
-
 def _create(path: Path, claim: dict) -> bool:
     """Create ``path`` holding ``claim``, whole, only if it does not exist (link is exclusive)."""
-    tmp = _temp(path, claim)
-    try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # a filesystem without hard links: exclusive create, then the content
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as fh:
-        json.dump(claim, fh)
-    return True
+    return create_exclusive(path, json.dumps(claim).encode(), temp_suffix=TEMP_SUFFIX)
 
 
 def _replace(path: Path, claim: dict) -> None:
-    os.replace(_temp(path, claim), path)
+    write_bytes_atomic(path, json.dumps(claim).encode(), temp_suffix=TEMP_SUFFIX)
 
 
 def _take_over(path: Path, old: dict, mine: dict, judge: Judge | None) -> dict | None:

@@ -129,5 +129,6 @@ def broadcast_buffers(model: torch.nn.Module, info: DistInfo) -> None:
     DDP training), so evaluation on any shard uses the model that rank 0 checkpoints."""
     if not info.distributed:
         return
-    for buffer in model.buffers():
-        dist.broadcast(buffer.data, src=0)
+    with torch.no_grad():
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)

@@ -12,7 +12,9 @@ import torch
 
 import benchmark
 from benchmark.engine import host_allocator
-from benchmark.models import cpu_kernels
+
+# What TAM and TSM ran as (benchmark.models.temporal_ops); records from before said "c" or "eager ...".
+TEMPORAL_KERNELS = "torch"
 
 
 def _git(*args: str) -> str | None:
@@ -57,6 +59,6 @@ def environment(device: torch.device, world_size: int) -> dict:
         "device": name,
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "world_size": int(world_size),
-        "temporal_kernels": cpu_kernels.describe(device.type),  # TAM/TSM: the C kernels or the eager ops
+        "temporal_kernels": TEMPORAL_KERNELS,
         "host_allocator": host_allocator.describe(device.type),
     }

@@ -1,5 +1,9 @@
 """One training epoch: the learning rate, the loop over batches and one optimiser step.
 
+:func:`train_on` is the one training step (forward and loss under the run's autocast, GradScaler
+backward, clipping, the fused SGD step): the epoch feeds it the loader's batches, ``stbench bench``
+random clips, so Table 8's speed is the cost of the training that produced the accuracy beside it.
+
 Before each step all processes agree on two things (a lone process acting alone would hang DDP):
 whether a pre-emption signal arrived anywhere, and how many good samples each one has (with
 ``on_bad_sample: skip`` a batch may lose some or all). They agree on the host (a gloo group beside
@@ -28,7 +32,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from benchmark.engine.builders import Training, autocast
+from benchmark.engine.builders import StepParts, Training, autocast
 from benchmark.engine.meters import EpochMeter
 from benchmark.engine.run_log import progress_bar
 from benchmark.engine.schedule import lr_at
@@ -69,7 +73,7 @@ class FiniteWatch:
     """The first step of the epoch with a non-finite loss (on any process), kept on the device;
     :meth:`check` reads it (one sync, every process together) and fails the run."""
 
-    def __init__(self, t: Training):
+    def __init__(self, t: StepParts):
         self.t = t
         self.first = torch.full((2,), -1.0, dtype=torch.float64, device=t.device)  # (step, loss) of the first
         self.wheres: list[str] = []  # the steps noted since the last check
@@ -97,7 +101,7 @@ class FiniteWatch:
         self.wheres.clear()
 
 
-def _nonfinite(t: Training, loss: torch.Tensor) -> torch.Tensor:
+def _nonfinite(t: StepParts, loss: torch.Tensor) -> torch.Tensor:
     """1.0 on the device when the loss of any process is not finite (then every gradient is: DDP
     sums them). Processes agree with a device-side all-reduce of the flag, which the host never
     reads; a gradient that overflows under a finite loss shows as a non-finite loss a step later."""
@@ -107,13 +111,13 @@ def _nonfinite(t: Training, loss: torch.Tensor) -> torch.Tensor:
     return found
 
 
-def _forward_loss(t: Training, module: nn.Module, video: torch.Tensor, label: torch.Tensor, reduction="mean"):
+def _forward_loss(t: StepParts, module: nn.Module, video: torch.Tensor, label: torch.Tensor, reduction="mean"):
     with autocast(t.cfg.amp, t.device):
         logits = module(video)
         return logits, nn.functional.cross_entropy(logits.float(), label, reduction=reduction)
 
 
-def _uneven_backward(t: Training, video: torch.Tensor, label: torch.Tensor, total: int):
+def _uneven_backward(t: StepParts, video: torch.Tensor, label: torch.Tensor, total: int):
     """This process's share of the mean loss over all ``total`` good samples, back-propagated
     through the bare model (DDP's hooks would average over the processes, some without samples),
     then the gradients summed over the processes. Returns the logits and this process's mean loss."""
@@ -130,7 +134,7 @@ def _uneven_backward(t: Training, video: torch.Tensor, label: torch.Tensor, tota
     return logits, mean
 
 
-def _step(t: Training, loss: torch.Tensor, watch: FiniteWatch, where: str) -> None:
+def _step(t: StepParts, loss: torch.Tensor, watch: FiniteWatch, where: str) -> None:
     """The optimiser step, skipped on the device when the loss is not finite. With GradScaler
     (fp16) the scaler passes its own flag (inf gradients: it skips the step and lowers the scale)."""
     found = _nonfinite(t, loss)
@@ -148,15 +152,23 @@ def _step(t: Training, loss: torch.Tensor, watch: FiniteWatch, where: str) -> No
 
 def train_step(t: Training, batch: dict, meter: EpochMeter, where: str, counts: list[int] | None = None,
                watch: FiniteWatch | None = None) -> None:
-    """Forward, backward, (clip), the optimiser step unless the step is not finite.
-
-    ``counts``: every process's number of good samples in this step; when they differ, the uneven
-    step of the module doc (a process may then have none). ``watch``: where a non-finite step is
-    noted for the next check; without one, this step is checked at once.
-    """
-    video = t.loader.model_input(batch["video"], t.device)
-    video = t.model_format(video)
+    """:func:`train_on` a loader's batch: its clips go to the device (normalised there) in the
+    model's memory format."""
+    video = t.model_format(t.loader.model_input(batch["video"], t.device))
     label = batch["label"].to(t.device, non_blocking=True)
+    train_on(t, video, label, meter, where, counts, watch, skipped=int(batch.get("skipped", 0)))
+
+
+def train_on(t: StepParts, video: torch.Tensor, label: torch.Tensor, meter: EpochMeter, where: str,
+             counts: list[int] | None = None, watch: FiniteWatch | None = None, skipped: int = 0) -> None:
+    """The training step: forward, backward, (clip), the optimiser step unless the step is not
+    finite; the batch's loss and accuracy go to ``meter`` (``skipped``: its bad samples).
+
+    ``video``/``label``: the batch on the device, in the model's memory format. ``counts``: every
+    process's number of good samples in this step; when they differ, the uneven step of the module
+    doc (a process may then have none). ``watch``: where a non-finite step is noted for the next
+    check; without one, this step is checked at once.
+    """
     t.optimizer.zero_grad(set_to_none=True)
     if counts is not None and len(set(counts)) > 1:
         logits, loss = _uneven_backward(t, video, label, sum(counts))
@@ -172,9 +184,9 @@ def train_step(t: Training, batch: dict, meter: EpochMeter, where: str, counts: 
     if watch is None:
         checked.check()
     if logits is None:  # this process had no good sample
-        meter.skipped += int(batch.get("skipped", 0))
+        meter.skipped += skipped
     else:
-        meter.add_batch(loss_value, logits, label, int(batch.get("skipped", 0)))
+        meter.add_batch(loss_value, logits, label, skipped)
 
 
 def train_epoch(t: Training, epoch: int, start_batch: int, meter: EpochMeter, stop_requested: Callable[[], bool],

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.engine import rundir
+from benchmark.engine import atomic_io
 from benchmark.engine.accuracy import accuracy, aggregate_views, merge_shards, topk_correct
 from benchmark.engine.builders import RunInputs, autocast, testing_loader
 from benchmark.engine.distributed import DistInfo, gather_objects
@@ -110,11 +110,11 @@ def write_predictions(out_dir: Path, merged: dict, videos: list[str] | None, ste
             if any(ch in name for ch in ',"\n'):
                 name = '"' + name.replace('"', '""') + '"'
             lines.append(f"{idx},{name},{int(y[i])},{int(pred[i])},{int(c1[i])},{int(c5[i])}")
-    rundir.write_bytes_atomic(out_dir / f"{stem}.csv", ("\n".join(lines) + "\n").encode())
+    atomic_io.write_bytes_atomic(out_dir / f"{stem}.csv", ("\n".join(lines) + "\n").encode())
 
     buf = io.BytesIO()
     np.savez_compressed(buf, index=merged["index"], label=merged["label"], scores=merged["scores"])
-    rundir.write_bytes_atomic(out_dir / f"{stem}.npz", buf.getvalue())
+    atomic_io.write_bytes_atomic(out_dir / f"{stem}.npz", buf.getvalue())
 
 
 VIEWS_STEM = "views"  # views-c{m}x{k}.npz: per-view logits written by ``stbench test`` (docs/run-directory.md)
@@ -136,7 +136,7 @@ def write_view_logits(out_dir: Path, merged: dict, *, clips: int, crops: int, sa
                         clips=np.int64(clips), crops=np.int64(crops), sampling=np.str_(sampling),
                         average=np.str_(average))
     path = out_dir / f"{stem}.npz"
-    rundir.write_bytes_atomic(path, buf.getvalue())
+    atomic_io.write_bytes_atomic(path, buf.getvalue())
     return path
 
 

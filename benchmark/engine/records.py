@@ -6,7 +6,7 @@ import logging
 
 import torch
 
-from benchmark.engine import rundir
+from benchmark.engine import run_layout
 from benchmark.engine.builders import RunInputs
 from benchmark.engine.environment import code_version, environment
 from benchmark.engine.meters import EpochMeter
@@ -34,7 +34,7 @@ def metrics_line(epoch: int, lr: float, totals: EpochMeter, val: dict | None, st
         "samples_skipped": int(totals.skipped),
         "epoch_time_s": epoch_time,
         "clips_per_s": totals.clips / max(epoch_time, 1e-9),
-        "time": rundir.now_iso(),
+        "time": run_layout.now_iso(),
     }
 
 

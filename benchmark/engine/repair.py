@@ -10,11 +10,10 @@ reported: its writer owns the files.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.engine import rundir
+from benchmark.engine import atomic_io, metrics_jsonl, run_layout, run_reader, tolerant_read
 from benchmark.engine.checkpoint import (
     DAMAGED_SUFFIX,
     checkpoint_path,
@@ -22,6 +21,7 @@ from benchmark.engine.checkpoint import (
     load_resumable,
     save_checkpoint,
 )
+from benchmark.engine.liveness import process_alive
 from benchmark.errors import ModelError, StbenchError
 
 REEVALUATE = "the next launch (or train --resume auto) re-evaluates it from its checkpoint"
@@ -82,43 +82,37 @@ class _Repair:
 
     def _writer_gone(self) -> bool:
         """Without a claim: False when ``state.json`` names a running process of this host that lives."""
-        state, _ = rundir.read_json_object(self.d / rundir.STATE)
+        state, _ = tolerant_read.read_json_object(self.d / run_layout.STATE)
         state = state or {}
         pid = state.get("pid")
-        if state.get("state") != rundir.RUNNING or state.get("host") != socket.gethostname() \
-                or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+        if state.get("state") != run_layout.RUNNING or pid == os.getpid() \
+                or not process_alive(state.get("host"), pid):
             return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, OverflowError):
-            pass
-        self.note(rundir.STATE, f"running in process {pid} on this host", "nothing changed while it may be writing")
+        self.note(run_layout.STATE, f"running in process {pid} on this host", "nothing changed while it may be writing")
         return False
 
     def temporaries(self) -> None:
-        for tmp in rundir.stale_temporaries(self.d):
+        for tmp in run_layout.stale_temporaries(self.d):
             name = str(tmp.relative_to(self.d))
             if self.note(name, "temporary left by a killed writer", "removed", fixed=True):
                 tmp.unlink(missing_ok=True)
 
     def metrics(self) -> None:
-        path = self.d / rundir.METRICS
-        lines, problems = rundir.read_metrics_checked(self.d)
+        path = self.d / run_layout.METRICS
+        lines, problems = metrics_jsonl.read_metrics_checked(self.d)
         torn = path.is_file() and not problems and path.stat().st_size and not path.read_bytes().endswith(b"\n")
         if not problems and not torn:
             return
         problem = "; ".join(problems) or "torn last line (a kill while appending)"
         if path.is_dir():
-            if self.note(rundir.METRICS, problem, f"set aside as {rundir.METRICS}{DAMAGED_SUFFIX}", fixed=True):
+            if self.note(run_layout.METRICS, problem, f"set aside as {run_layout.METRICS}{DAMAGED_SUFFIX}", fixed=True):
                 self.set_aside(path)
             return
-        action = f"rewritten from its {len(lines)} readable line(s), original kept as {rundir.METRICS}.damaged"
-        if self.note(rundir.METRICS, problem, action, fixed=True):
+        action = f"rewritten from its {len(lines)} readable line(s), original kept as {run_layout.METRICS}.damaged"
+        if self.note(run_layout.METRICS, problem, action, fixed=True):
             original = path.read_bytes()
-            rundir.write_bytes_atomic(path.with_name(rundir.METRICS + DAMAGED_SUFFIX), original)
-            rundir.write_bytes_atomic(path, "".join(rundir.dumps(m) + "\n" for m in lines).encode())
+            atomic_io.write_bytes_atomic(path.with_name(run_layout.METRICS + DAMAGED_SUFFIX), original)
+            atomic_io.write_bytes_atomic(path, "".join(atomic_io.dumps(m) + "\n" for m in lines).encode())
 
     def checkpoints(self) -> None:
         last, prev, best = (checkpoint_path(self.d, w) for w in ("last", "previous", "best"))
@@ -159,36 +153,36 @@ class _Repair:
 
     def result(self) -> None:
         """An unusable ``result.json`` (or a done state without one) is marked for re-evaluation."""
-        files = rundir.read_run(self.d)
-        if files.state != rundir.DAMAGED:
+        files = run_reader.read_run(self.d)
+        if files.state != run_layout.DAMAGED:
             return
-        path = self.d / rundir.RESULT
+        path = self.d / run_layout.RESULT
         damage = files.reason.split("; not done", 1)[0]
-        file = rundir.RESULT if os.path.lexists(path) else rundir.STATE
-        kept = f", original kept as {rundir.RESULT}{DAMAGED_SUFFIX}" if file == rundir.RESULT else ""
+        file = run_layout.RESULT if os.path.lexists(path) else run_layout.STATE
+        kept = f", original kept as {run_layout.RESULT}{DAMAGED_SUFFIX}" if file == run_layout.RESULT else ""
         if self.note(file, damage, f"marked for re-evaluation{kept}: {REEVALUATE}", fixed=True):
-            if file == rundir.RESULT:
+            if file == run_layout.RESULT:
                 self.set_aside(path)
-            rundir.write_state(self.d, rundir.PENDING, epoch=files.epoch or 0,
+            run_layout.write_state(self.d, run_layout.PENDING, epoch=files.epoch or 0,
                                reason=f"repaired: {damage}; {REEVALUATE}")
 
     def state(self) -> None:
         """An unreadable ``state.json`` of an unfinished run: set aside, the run is pending."""
-        state, why = rundir.read_json_object(self.d / rundir.STATE)
-        if why is None and (state is None or state.get("state") in rundir.STATES):
+        state, why = tolerant_read.read_json_object(self.d / run_layout.STATE)
+        if why is None and (state is None or state.get("state") in run_layout.STATES):
             return
-        if rundir.read_result(self.d)[0] is not None:
-            problem = why or f"{rundir.STATE}: no valid state"
-            if self.note(rundir.STATE, problem, "rewritten as done (result.json is complete)", fixed=True):
-                self._replace_state(rundir.DONE, None)
+        if run_reader.read_result(self.d)[0] is not None:
+            problem = why or f"{run_layout.STATE}: no valid state"
+            if self.note(run_layout.STATE, problem, "rewritten as done (result.json is complete)", fixed=True):
+                self._replace_state(run_layout.DONE, None)
             return
-        problem = why or f"{rundir.STATE}: no valid state"
-        if self.note(rundir.STATE, problem, "set aside; the run is pending and resumes from its checkpoint",
+        problem = why or f"{run_layout.STATE}: no valid state"
+        if self.note(run_layout.STATE, problem, "set aside; the run is pending and resumes from its checkpoint",
                      fixed=True):
-            self._replace_state(rundir.PENDING, f"repaired: {problem}")
+            self._replace_state(run_layout.PENDING, f"repaired: {problem}")
 
     def _replace_state(self, state: str, reason: str | None) -> None:
-        path = self.d / rundir.STATE
+        path = self.d / run_layout.STATE
         if os.path.lexists(path):
             self.set_aside(path)
         last = checkpoint_path(self.d)
@@ -198,18 +192,18 @@ class _Repair:
                 epoch = int(load_resumable(last)["state"].get("epoch", 0))
             except (ModelError, TypeError, ValueError):
                 epoch = 0
-        rundir.write_state(self.d, state, reason=reason, epoch=epoch)
+        run_layout.write_state(self.d, state, reason=reason, epoch=epoch)
 
     def others(self) -> None:
         """Files only reported: the config (rewritten by the next train), predictions, the launch record."""
-        why = rundir.read_config(self.d)[1]
+        why = tolerant_read.read_config(self.d)[1]
         if why:
-            self.note(rundir.CONFIG, why.split(": ", 1)[-1], "the next train --resume auto rewrites it")
-        for problem in rundir.read_run(self.d).problems:
+            self.note(run_layout.CONFIG, why.split(": ", 1)[-1], "the next train --resume auto rewrites it")
+        for problem in run_reader.read_run(self.d).problems:
             name = problem.split(":", 1)[0]
-            if name == rundir.PREDICTIONS:
+            if name == run_layout.PREDICTIONS:
                 self.note(name, problem.split(": ", 1)[-1], "recreate it with 'stbench test RUN_DIR'")
-            elif name == rundir.LAUNCH:
+            elif name == run_layout.LAUNCH:
                 self.note(name, problem.split(": ", 1)[-1],
                           "left for launch (status cannot see the run's jobs; check them before relaunching)")
 
@@ -217,8 +211,8 @@ class _Repair:
 def repair(run_dir: str | Path, *, dry_run: bool = False) -> list[Finding]:
     """Every problem found in ``run_dir`` and what was done about it (``dry_run``: nothing is changed)."""
     d = Path(run_dir)
-    if not d.is_dir() or not any(os.path.lexists(d / name) for name in (*rundir.RUN_FILES, rundir.CHECKPOINTS)):
-        raise StbenchError(f"{d}: not a run directory (no {', '.join(rundir.RUN_FILES)})")
+    if not d.is_dir() or not any(os.path.lexists(d / name) for name in (*run_layout.RUN_FILES, run_layout.CHECKPOINTS)):
+        raise StbenchError(f"{d}: not a run directory (no {', '.join(run_layout.RUN_FILES)})")
     r = _Repair(d, dry_run)
     if not r.claim():
         return r.findings

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark.engine import rundir
+from benchmark.engine import run_layout
 
 log = logging.getLogger("benchmark.engine")
 
@@ -19,7 +19,7 @@ def run_logging(run_dir: Path, enabled: bool):
     if not enabled:
         yield
         return
-    handler = logging.FileHandler(run_dir / rundir.LOG)
+    handler = logging.FileHandler(run_dir / run_layout.LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     log.addHandler(handler)
     previous = log.level

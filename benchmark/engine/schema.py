@@ -2,7 +2,7 @@
 
 Plain Python (no jsonschema dependency): a schema maps each key to the accepted JSON types.
 The engine validates what it writes, so a record that does not match is a bug caught at the
-source; readers of results (``engine.rundir.read_run``, hence status and collect) stay tolerant,
+source; readers of results (``engine.run_reader.read_run``, hence status and collect) stay tolerant,
 and tests and tools that check a record call :func:`validate_result` / :func:`validate_metrics_line`.
 """
 
@@ -60,8 +60,8 @@ ENVIRONMENT_SCHEMA = {
     "device": (str,),
     "cuda": _OPT_STR,
     "world_size": (int,),
-    "temporal_kernels": _OPT_STR,  # absent in records from before the C kernels
-    "host_allocator": _OPT_STR,  # CPU runs: how the heap kept freed tensors; absent in older records
+    "temporal_kernels": _OPT_STR,  # what TAM/TSM ran as ("torch"; older: "c", "eager ..."); absent before
+    "host_allocator": _OPT_STR,  # CPU runs: the allocator the process ran with; absent in older records
 }
 
 METRICS_SCHEMA: dict[str, tuple] = {

@@ -2,32 +2,46 @@
 memory and the largest batch that fits, for models measured side by side in one process.
 
 FLOPs mislead (TAM adds 0.4 % MACs to TSN yet ran at a quarter of its speed in the paper), so a fair
-comparison measures. Models are measured *interleaved* (repeat r of every model before repeat r+1
-of any), so a noisy machine slows all of them alike and their ratios hold. Warm-up steps are not
-timed. On CUDA, memory is the allocator's peak during a training step; on the CPU it is the peak
-growth of the process's resident memory during the step (activations and gradients beyond what the
-model and optimiser state already hold), sampled by a thread: there is no allocator to ask. Memory
-is measured in one more training step after the timed ones, so its sampling costs no speed.
+comparison measures. A training step here is the engine's own (:func:`benchmark.engine.epoch.train_on`
+on parts built by :func:`benchmark.engine.builders.build_step_parts` from the run config training
+would resolve for the model: fused SGD at the protocol's rate, GradScaler, clipping, autocast,
+channels-last, compile), so the speed beside an accuracy is the cost of the training that produced
+it. ``--amp`` is the run config's ``amp``: ``fp16`` on the CPU runs float32, as training does, and
+the record says ``off``.
+
+Models are measured *interleaved* (repeat r of every model before repeat r+1 of any), so a noisy
+machine slows all of them alike and their ratios hold. Warm-up steps are not timed. On CUDA, memory
+is the allocator's peak during a training step; on the CPU it is the peak growth of the process's
+resident memory during the step (activations and gradients beyond what the model and optimiser
+state already hold), sampled by a thread after the heap's free pages are handed back: there is no
+allocator to ask. Memory is measured in one more training step after the timed ones, so its
+sampling costs no speed.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
-from benchmark.engine import host_allocator
+from benchmark.engine import epoch, host_allocator
+from benchmark.engine.builders import StepParts, autocast, build_run_model, build_step_parts, determinism
+from benchmark.engine.distributed import DistInfo
+from benchmark.engine.environment import environment
+from benchmark.engine.meters import EpochMeter
+from benchmark.engine.run_config import AMP_MODES, RunConfig, resolve
 from benchmark.errors import ConfigError
-from benchmark.models import cpu_kernels
+
+log = logging.getLogger("benchmark.engine")
 
 MODES = ("train", "infer", "both")
-AMP_MODES = {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+#: The environment record's fields every bench record carries (what the speeds were measured with).
+ENVIRONMENT_FIELDS = ("torch", "temporal_kernels", "host_allocator")
 
 
 @dataclass
@@ -36,7 +50,7 @@ class BenchSettings:
     batch: int = 2
     size: int = 112
     mode: str = "both"
-    amp: str = "off"
+    amp: str = "off"  # the run config's amp: off | fp16 | bf16
     channels_last: bool = False
     compile: bool = False
     repeats: int = 5
@@ -64,12 +78,14 @@ class BenchSettings:
 
 @dataclass
 class ModelBench:
-    """One model under test: the module, its optimiser and the measurements so far."""
+    """One model under test: what its training step uses, as training builds it, and the
+    measurements so far."""
 
     name: str
-    model: nn.Module
     frames: int
-    optimizer: torch.optim.Optimizer
+    step: StepParts
+    watch: epoch.FiniteWatch  # non-finite steps, noted on the device (read once, at the end)
+    meter: EpochMeter = field(default_factory=EpochMeter)  # the step adds its loss and accuracy, as in training
     train_s: list[float] = field(default_factory=list)  # seconds per timed step
     infer_s: list[float] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
@@ -80,10 +96,6 @@ class PeakRSS:
     """Peak growth of this process's resident memory while the block runs (CPU memory figure)."""
 
     def __init__(self, interval_s: float = 0.001):
-        # every large block a fresh mapping, returned when freed: else the resident size stays at
-        # the first step's peak (or, kept by the training policy, at the run's) and later steps
-        # seem to need no memory
-        host_allocator.for_measuring_memory(1 << 20)
         self.interval_s = interval_s
         self.peak = 0
 
@@ -93,6 +105,8 @@ class PeakRSS:
             return int(f.read().split()[1]) * 4096
 
     def __enter__(self):
+        # free heap pages handed back first: else earlier steps' freed memory serves this one unseen
+        host_allocator.trim()
         self.base = self.rss()
         self.peak = 0
         self._stop = threading.Event()
@@ -116,42 +130,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _autocast(settings: BenchSettings):
-    dtype = AMP_MODES[settings.amp]
-    return torch.autocast(settings.device, dtype=dtype) if dtype is not None else nullcontext()
-
-
-def _clip(bench: ModelBench, batch: int, settings: BenchSettings) -> torch.Tensor:
-    x = torch.randn(batch, 3, bench.frames, settings.size, settings.size, device=settings.device)
-    return x.contiguous(memory_format=torch.channels_last_3d) if settings.channels_last else x
+def _clips(bench: ModelBench, batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch on the device in the model's memory format, as the loader hands it to the step."""
+    t = bench.step
+    video = torch.randn(batch, 3, bench.frames, size, size, device=t.device)
+    label = torch.randint(0, t.cfg.num_classes, (batch,), device=t.device)
+    return t.model_format(video), label
 
 
 def train_step(bench: ModelBench, batch: int, settings: BenchSettings) -> float:
-    """Seconds of one forward + backward + SGD step on a random batch."""
-    device = torch.device(settings.device)
-    x = _clip(bench, batch, settings)
-    y = torch.randint(0, settings.num_classes, (batch,), device=device)
-    bench.model.train()
-    _sync(device)
+    """Seconds of one engine training step (:func:`benchmark.engine.epoch.train_on`) on a random batch."""
+    t = bench.step
+    video, label = _clips(bench, batch, settings.size)
+    t.train_model.train()
+    _sync(t.device)
     start = time.perf_counter()
-    with _autocast(settings):
-        loss = nn.functional.cross_entropy(bench.model(x), y)
-    bench.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    bench.optimizer.step()
-    _sync(device)
+    epoch.train_on(t, video, label, bench.meter, "a bench step", watch=bench.watch)
+    _sync(t.device)
     return time.perf_counter() - start
 
 
 def infer_step(bench: ModelBench, batch: int, settings: BenchSettings) -> float:
-    device = torch.device(settings.device)
-    x = _clip(bench, batch, settings)
-    bench.model.eval()
-    _sync(device)
+    """Seconds of one forward pass in eval mode, under the run's autocast."""
+    t = bench.step
+    video, _ = _clips(bench, batch, settings.size)
+    t.train_model.eval()
+    _sync(t.device)
     start = time.perf_counter()
-    with torch.no_grad(), _autocast(settings):
-        bench.model(x)
-    _sync(device)
+    with torch.no_grad(), autocast(t.cfg.amp, t.device):
+        t.train_model(video)
+    _sync(t.device)
     return time.perf_counter() - start
 
 
@@ -167,20 +175,24 @@ def peak_memory(step: Callable[[], float], device: str) -> tuple[float, int]:
     return seconds, watch.peak
 
 
-def prepare(name: str, settings: BenchSettings) -> ModelBench:
-    """Build ``name`` (random init: nothing to download) on the device, as the engine would train it
-    (the host heap as a CPU run keeps it, :mod:`benchmark.engine.host_allocator`)."""
-    from benchmark.models import build_model, parse_model_name
+def bench_config(name: str, settings: BenchSettings) -> RunConfig:
+    """The run config training resolves for ``name`` (the protocol's optimiser, learning rate,
+    dropout, clipping) at the bench's batch, AMP, memory format and compile setting; random weights
+    (nothing to download) and a stand-in dataset of the bench's classes and frame size (no loader)."""
+    size = settings.size
+    dataset = {"name": "bench", "root": ".", "train_list": "-", "val_list": "-", "num_classes": settings.num_classes,
+               "resize": size, "crop": size, "jitter_range": [size, size], "num_workers": 0}
+    cfg = RunConfig(model=name, dataset=dataset, pretrained=None, batch_size=settings.batch, amp=settings.amp,
+                    channels_last=settings.channels_last, compile=settings.compile, device=settings.device)
+    return resolve(cfg, f"bench {name}")
 
-    host_allocator.configure(settings.device)
-    spec = parse_model_name(name)
-    model = build_model(spec, settings.num_classes).to(settings.device)
-    if settings.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-    if settings.compile:
-        model = torch.compile(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    return ModelBench(spec.name, model, spec.frames, optimizer)
+
+def prepare(name: str, settings: BenchSettings) -> ModelBench:
+    """``name`` on the device as the engine would train it (:func:`bench_config`)."""
+    cfg = bench_config(name, settings)
+    model = build_run_model(cfg, cfg.num_classes)
+    parts = build_step_parts(cfg, model, DistInfo(), torch.device(settings.device))
+    return ModelBench(cfg.model, cfg.frames, parts, epoch.FiniteWatch(parts))
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -198,7 +210,7 @@ def fits(bench: ModelBench, batch: int, settings: BenchSettings) -> bool:
         fitted = False
     else:
         fitted = settings.device == "cuda" or peak <= settings.memory_budget_mb * 2**20
-    bench.optimizer.zero_grad(set_to_none=True)
+    bench.step.optimizer.zero_grad(set_to_none=True)
     if settings.device == "cuda":
         torch.cuda.empty_cache()
     return fitted
@@ -231,7 +243,7 @@ def _spread(seconds: list[float], batch: int) -> dict | None:
     return {"min": rates[0], "median": statistics.median(rates), "max": rates[-1]}
 
 
-def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, int | None] | None) -> dict:
+def _record(bench: ModelBench, settings: BenchSettings, env: dict, max_batch: tuple[int, int | None] | None) -> dict:
     train, infer = _spread(bench.train_s, settings.batch), _spread(bench.infer_s, settings.batch)
     record = {
         "model": bench.name, "batch": settings.batch, "frames": bench.frames, "size": settings.size,
@@ -239,11 +251,10 @@ def _record(bench: ModelBench, settings: BenchSettings, max_batch: tuple[int, in
         "infer_clips_per_s": infer["median"] if infer else None,
         "latency_ms": 1000 * statistics.median(bench.latency_s) if bench.latency_s else None,
         "peak_memory_mb": bench.peak_bytes / 2**20 if settings.mode in ("train", "both") else None,  # of a training step
-        "device": settings.device, "amp": settings.amp,
+        "device": settings.device, "amp": bench.step.amp or "off",  # the autocast that ran
         "channels_last": settings.channels_last, "compile": settings.compile, "repeats": settings.repeats,
         "spread": {"train_clips_per_s": train, "infer_clips_per_s": infer},
-        "torch": torch.__version__, "temporal_kernels": cpu_kernels.describe(torch.device(settings.device).type),
-        "host_allocator": host_allocator.describe(settings.device),
+        **{key: env[key] for key in ENVIRONMENT_FIELDS},
     }
     if max_batch is not None:
         record["max_batch"], record["first_failing_batch"] = max_batch
@@ -267,13 +278,17 @@ def _timed_round(benches: list[ModelBench], settings: BenchSettings, keep: bool)
                 bench.latency_s.append(latency)
 
 
-def run_bench(models: list[str], settings: BenchSettings) -> list[dict]:
-    """Measure ``models`` side by side; one record per model (see the module docstring)."""
-    settings.check()
-    torch.manual_seed(0)
-    benches = [prepare(name, settings) for name in models]
-    # Speed first, memory after: the CPU memory sampler (a polling thread, a fixed mmap threshold
-    # that makes every large allocation fresh memory) would slow the timed steps.
+def _note_nonfinite(bench: ModelBench) -> None:
+    """A non-finite step skips its update, as in training; the speeds stand, so it is only logged."""
+    try:
+        bench.watch.check()
+    except epoch.RunFailed as exc:
+        log.warning("%s: %s (random inputs; its optimiser step was skipped)", bench.name, exc)
+
+
+def _measure(benches: list[ModelBench], settings: BenchSettings) -> dict[str, tuple[int, int | None]]:
+    """Timed rounds, then memory, then the largest batches (returned by model)."""
+    # Speed first, memory after: the CPU memory sampler (a polling thread) would slow the timed steps.
     for round_ in range(settings.warmup + settings.repeats):
         _timed_round(benches, settings, keep=round_ >= settings.warmup)
     if settings.mode in ("train", "both"):
@@ -284,4 +299,18 @@ def run_bench(models: list[str], settings: BenchSettings) -> list[dict]:
         for bench in benches:
             train_step(bench, 1, settings)  # one-time allocations (optimiser state) are not the batch's
             maxima[bench.name] = find_max_batch(bench, settings)
-    return [_record(b, settings, maxima.get(b.name)) for b in benches]
+    return maxima
+
+
+def run_bench(models: list[str], settings: BenchSettings) -> list[dict]:
+    """Measure ``models`` side by side; one record per model (see the module docstring)."""
+    settings.check()
+    torch.manual_seed(0)
+    benches = [prepare(name, settings) for name in models]
+    device = torch.device(settings.device)
+    with determinism(benches[0].step.cfg, device):  # cudnn autotuning as training runs it
+        maxima = _measure(benches, settings)
+    for bench in benches:
+        _note_nonfinite(bench)
+    env = environment(device, 1)
+    return [_record(b, settings, env, maxima.get(b.name)) for b in benches]

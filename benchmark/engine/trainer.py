@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmark.engine import host_allocator, rundir
+from benchmark.engine import atomic_io, metrics_jsonl, run_layout, run_reader, tolerant_read
 from benchmark.engine.accuracy import mean_class_accuracy
 from benchmark.engine.builders import RunInputs, build_training, determinism, restored_model, run_device
 from benchmark.engine.checkpoint import (
@@ -76,26 +76,26 @@ class _Trainer:
     def _prepare_dir(self, resume: str) -> dict | None:
         """Rank 0: check/record the config; returns an existing result when the run is done."""
         d = self.run_dir
-        rundir.make_dir(d / rundir.CHECKPOINTS)
-        rundir.clean_temporaries(d)  # left by a killed writer; this process holds the run
+        atomic_io.make_dir(d / run_layout.CHECKPOINTS)
+        run_layout.clean_temporaries(d)  # left by a killed writer; this process holds the run
         text = _config_yaml(self.cfg)
-        existing = d / rundir.CONFIG
+        existing = d / run_layout.CONFIG
         if resume == "auto":
-            if (rundir.config_differs(existing, text) and checkpoint_path(d).is_file()
-                    and not same_run(rundir.read_config(d)[0], config_to_dict(self.cfg))):
+            if (run_reader.config_differs(existing, text) and checkpoint_path(d).is_file()
+                    and not same_run(tolerant_read.read_config(d)[0], config_to_dict(self.cfg))):
                 raise ConfigError(
                     f"{existing}: the run directory holds a run with a different config; "
                     "use another --run-dir or --resume never to start it again"
                 )
-            done = rundir.finished_result(d)
+            done = run_reader.finished_result(d)
             if done is not None:
                 return done
         else:  # start from scratch
-            for name in (rundir.RESULT, rundir.METRICS, rundir.PREDICTIONS, rundir.LOGITS):
+            for name in (run_layout.RESULT, run_layout.METRICS, run_layout.PREDICTIONS, run_layout.LOGITS):
                 (d / name).unlink(missing_ok=True)
             for which in ("last", "best", "previous"):
                 checkpoint_path(d, which).unlink(missing_ok=True)
-        rundir.write_bytes_atomic(existing, text.encode())
+        atomic_io.write_bytes_atomic(existing, text.encode())
         return None
 
     def _agree_on_dir(self, resume: str) -> dict | None:
@@ -122,7 +122,7 @@ class _Trainer:
             return done
         with run_logging(d, info.is_main):
             if info.is_main:
-                rundir.write_state(d, "running", epoch=0)
+                run_layout.write_state(d, "running", epoch=0)
             try:
                 with determinism(self.cfg, self.device):
                     return self._train(resume)
@@ -131,7 +131,7 @@ class _Trainer:
             except BaseException as exc:
                 if info.is_main:
                     reason = str(exc) if isinstance(exc, StbenchError) else f"{type(exc).__name__}: {exc}"
-                    rundir.write_state(d, "failed", reason=reason, epoch=self.epoch_done)
+                    run_layout.write_state(d, "failed", reason=reason, epoch=self.epoch_done)
                     log.error("run %s failed: %s", self.run_id, reason)
                 raise
             finally:
@@ -151,7 +151,7 @@ class _Trainer:
         self.checkpoints = CheckpointPolicy(d, t)
         state = self.checkpoints.restore()
         if info.is_main:
-            rundir.truncate_metrics(d, state.epoch)
+            metrics_jsonl.truncate_metrics(d, state.epoch)
         self.epoch_done = state.epoch
         self.wall_before = state.wall
         t.loggers = RunLoggers.open(cfg.loggers, d, config_to_dict(cfg), state.epoch * t.steps + state.batch,
@@ -221,7 +221,7 @@ class _Trainer:
         self.checkpoints.end_epoch(state, line, improved)
         self.epoch_done = epoch + 1
         if info.is_main:
-            rundir.write_state(self.run_dir, "running", epoch=epoch + 1)
+            run_layout.write_state(self.run_dir, "running", epoch=epoch + 1)
         barrier(info)
 
     def _stop(self, signum: int | None, where: str, saved: str, epochs_done: int) -> None:
@@ -230,7 +230,7 @@ class _Trainer:
         name = signal.Signals(signum).name if signum else "a pre-emption signal (another process)"
         reason = f"preempted by {'signal ' if signum else ''}{name} {where}; {saved}, resume to continue"
         if self.info.is_main:
-            rundir.write_state(self.run_dir, "pending", reason=reason, epoch=epochs_done)
+            run_layout.write_state(self.run_dir, "pending", reason=reason, epoch=epochs_done)
         log.warning(reason)
         raise RunPreempted(reason)
 
@@ -265,8 +265,8 @@ class _Trainer:
             result = result_record(cfg, self.run_id, t.inputs, state, video, wall=self._wall(), skipped=skipped,
                                    device=t.device, world_size=info.world_size)
             validate_result(result)
-            rundir.write_json_atomic(d / rundir.RESULT, result)
-            rundir.write_state(d, "done", epoch=cfg.epochs)
+            atomic_io.write_json_atomic(d / run_layout.RESULT, result)
+            run_layout.write_state(d, "done", epoch=cfg.epochs)
             t.loggers.finish(config_to_dict(cfg), result)
             log.info("run %s done: top1 %s top5 %s video top1 %s (%d x %d views)", self.run_id,
                      fmt(result["top1"]), fmt(result["top5"]), fmt(result["video_top1"]), clips, crops)
@@ -292,7 +292,6 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
         raise ConfigError(f"resume: invalid value {resume!r} (valid values: auto, never)")
     cfg = _as_config(config)
     device = run_device(cfg)
-    host_allocator.configure(device.type)
     info = init_distributed(device.type)
     try:
         # Rank 0 claims the run (a launch's job already holds it); every rank learns its verdict.
@@ -312,19 +311,18 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
     also keeps every view's logits in ``views-c{clips}x{crops}.npz`` (the clip-count analysis).
     """
     run_dir = Path(run_dir)
-    if not (run_dir / rundir.CONFIG).is_file():
-        raise StbenchError(f"{run_dir}: not a run directory (no {rundir.CONFIG})")
-    cfg = load_run_config(run_dir / rundir.CONFIG)
+    if not (run_dir / run_layout.CONFIG).is_file():
+        raise StbenchError(f"{run_dir}: not a run directory (no {run_layout.CONFIG})")
+    cfg = load_run_config(run_dir / run_layout.CONFIG)
     cfg = dataclasses.replace(cfg, eval=dataclasses.replace(
         cfg.eval, clips=clips or cfg.eval.clips, crops=crops or cfg.eval.crops,
         average=average or cfg.eval.average), workers=cfg.workers if workers is None else workers)
     if cfg.eval.clips < 1 or cfg.eval.crops < 1:
         raise ConfigError(f"clips and crops must be positive, got {cfg.eval.clips} x {cfg.eval.crops}")
     device = run_device(cfg)
-    host_allocator.configure(device.type)
     info = init_distributed(device.type)
     try:
-        inputs = RunInputs.of(cfg, f"{run_dir / rundir.CONFIG}: dataset")
+        inputs = RunInputs.of(cfg, f"{run_dir / run_layout.CONFIG}: dataset")
         path = checkpoint_path(run_dir, checkpoint)
         model, _ = restored_model(cfg, inputs.num_classes, path, str(path))
         model.to(device)
@@ -335,13 +333,13 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
                   "average": cfg.eval.average, "split": cfg.eval.split, "sampling": inputs.data.sampling,
                   "top1": merged["top1"], "top5": merged["top5"], "videos": merged["clips"],
                   "samples_skipped": merged["skipped"], "views": f"{VIEWS_STEM}-{stem}.npz" if views else None,
-                  "time": rundir.now_iso()}
+                  "time": run_layout.now_iso()}
         if info.is_main:
             write_predictions(run_dir, merged, names, stem=f"predictions-{stem}")
             if views:
                 write_view_logits(run_dir, merged, clips=m, crops=k, sampling=inputs.data.sampling,
                                   average=cfg.eval.average, stem=f"{VIEWS_STEM}-{stem}")
-            rundir.write_json_atomic(run_dir / f"test-{stem}.json", record)
+            atomic_io.write_json_atomic(run_dir / f"test-{stem}.json", record)
         return record
     finally:
         shutdown(info)

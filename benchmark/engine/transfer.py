@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmark.engine.rundir import read_config
+from benchmark.engine.tolerant_read import read_config
 
 
 def classifier_name(model: nn.Module) -> str | None:

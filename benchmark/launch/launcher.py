@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.engine.claim import describe
-from benchmark.engine.rundir import read_run
+from benchmark.engine.run_reader import read_run
 from benchmark.grid.spec import Experiment, PlannedRun
 from benchmark.launch.cluster_profile import ClusterProfile
 from benchmark.launch.executor import EXECUTORS, LaunchOptions, LaunchPlan, LaunchReport

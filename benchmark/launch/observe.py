@@ -1,6 +1,6 @@
 """The state of every run of an experiment, from the run directories and the executors' view.
 
-Run directories (docs/run-directory.md, read by :func:`benchmark.engine.rundir.read_run`) plus
+Run directories (docs/run-directory.md, read by :func:`benchmark.engine.run_reader.read_run`) plus
 each run's launch record are the only inputs, so status, relaunch and cancel give the same answer
 from any shell, after any crash. Each executor is asked once about all of its jobs.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmark.engine import claim as claims
-from benchmark.engine import rundir
-from benchmark.engine.rundir import RunFiles, best_top1, read_run
+from benchmark.engine import run_layout
+from benchmark.engine.run_reader import RunFiles, best_top1, read_run
 from benchmark.grid.spec import Experiment, PlannedRun
 from benchmark.launch.executor import (
     CANCELLED,
@@ -28,7 +28,7 @@ from benchmark.launch.ownership import judge as judge_claim
 from benchmark.launch.record import last_submission
 
 #: What ``status`` shows (docs/run-directory.md): the files' states plus the job's view.
-STATES = rundir.RUN_STATES
+STATES = run_layout.RUN_STATES
 
 
 @dataclass
@@ -79,25 +79,25 @@ def _error_line(sub: dict | None) -> str | None:
 def _state(files: RunFiles, job: JobView | None, sub: dict | None) -> tuple[str, str | None]:
     """The run's state and reason from its files and its job (None: no job known)."""
     state, reason = files.state, files.reason
-    if state == rundir.DONE:
+    if state == run_layout.DONE:
         return state, reason
     if job is not None and job.active:
-        state = {RUNNING: rundir.RUNNING, UNKNOWN: rundir.UNKNOWN}.get(job.state, rundir.PENDING)
+        state = {RUNNING: run_layout.RUNNING, UNKNOWN: run_layout.UNKNOWN}.get(job.state, run_layout.PENDING)
         # Dependency, JobHeldUser, Resources, BeginTime (requeued), ...
-        return state, (job.reason or reason) if state != rundir.RUNNING else reason
+        return state, (job.reason or reason) if state != run_layout.RUNNING else reason
     if job is not None and job.state == CANCELLED:
-        return rundir.CANCELLED, reason or "cancelled"
-    if job is not None and job.state == PREEMPTED and state == rundir.PENDING and (reason or "").startswith("preempted"):
-        return rundir.INTERRUPTED, reason  # the engine checkpointed on the signal: a relaunch resumes it
+        return run_layout.CANCELLED, reason or "cancelled"
+    if job is not None and job.state == PREEMPTED and state == run_layout.PENDING and (reason or "").startswith("preempted"):
+        return run_layout.INTERRUPTED, reason  # the engine checkpointed on the signal: a relaunch resumes it
     if job is not None and job.state in (FAILED, PREEMPTED):
-        return rundir.FAILED, reason or _error_line(sub) or f"job {job.native.lower()}"
-    if state in (rundir.RUNNING, rundir.PENDING) and sub is not None:
+        return run_layout.FAILED, reason or _error_line(sub) or f"job {job.native.lower()}"
+    if state in (run_layout.RUNNING, run_layout.PENDING) and sub is not None:
         # The job ended (or its process is gone) without a result: resumable from its checkpoint.
         if job is not None and job.state == COMPLETED and not reason:
-            return rundir.FAILED, _error_line(sub) or "job ended without a result"
-        state = rundir.INTERRUPTED if files.epoch or reason else rundir.FAILED
+            return run_layout.FAILED, _error_line(sub) or "job ended without a result"
+        state = run_layout.INTERRUPTED if files.epoch or reason else run_layout.FAILED
         return state, reason or _error_line(sub) or "job ended without a result"
-    return (rundir.PLANNED if state == rundir.PENDING else state), reason
+    return (run_layout.PLANNED if state == run_layout.PENDING else state), reason
 
 
 def _claimed(run: PlannedRun, sub: dict | None, job: JobView | None) -> tuple[str, str, str] | None:
@@ -106,7 +106,7 @@ def _claimed(run: PlannedRun, sub: dict | None, job: JobView | None) -> tuple[st
     try:
         claim = claims.read_claim(run.run_dir)
     except claims.ClaimError as exc:  # e.g. no permission: may be owned, never start it twice
-        return rundir.UNKNOWN, str(exc), "an unreadable claim"
+        return run_layout.UNKNOWN, str(exc), "an unreadable claim"
     if claim is None:
         return None
 
@@ -119,18 +119,18 @@ def _claimed(run: PlannedRun, sub: dict | None, job: JobView | None) -> tuple[st
     alive = claims.alive(claim, judge)
     who = claims.describe(claim)
     if alive is None:
-        return rundir.UNKNOWN, f"claimed by {who}; cannot tell whether it is alive (left alone)", who
+        return run_layout.UNKNOWN, f"claimed by {who}; cannot tell whether it is alive (left alone)", who
     if not alive:
         return None
     if claim.get("holder") == "launch":
-        return rundir.PENDING, f"queued: claimed by {who}, not started yet", who
-    return rundir.RUNNING, f"running in {who}", who
+        return run_layout.PENDING, f"queued: claimed by {who}, not started yet", who
+    return run_layout.RUNNING, f"running in {who}", who
 
 
 def _blocked_by(run: PlannedRun, views: dict[str, RunView]) -> str | None:
     for up in run.depends_on:
         upstream = views.get(up)
-        if upstream is not None and upstream.state in (rundir.FAILED, rundir.CANCELLED, rundir.BLOCKED):
+        if upstream is not None and upstream.state in (run_layout.FAILED, run_layout.CANCELLED, run_layout.BLOCKED):
             return f"upstream {up} {upstream.state}"
     return None
 
@@ -139,14 +139,14 @@ def _view(run: PlannedRun, sub: dict | None, job: JobView | None, views: dict[st
     files = read_run(run.run_dir)
     state, reason = _state(files, job, sub)
     active = job is not None and job.active
-    claimed = None if active or state == rundir.DONE else _claimed(run, sub, job)
+    claimed = None if active or state == run_layout.DONE else _claimed(run, sub, job)
     owner = None
     if claimed is not None:
         (state, reason, owner), active = claimed, True
-    if state in (rundir.PLANNED, rundir.CANCELLED):
+    if state in (run_layout.PLANNED, run_layout.CANCELLED):
         blocked = _blocked_by(run, views)
         if blocked:
-            state, reason = rundir.BLOCKED, blocked
+            state, reason = run_layout.BLOCKED, blocked
     elapsed = job.elapsed_s if job is not None else None
     if elapsed is None and files.result is not None:
         elapsed = files.result.get("wall_time_s")

@@ -10,8 +10,8 @@ lives is asked of its executor.
 from __future__ import annotations
 
 from benchmark.engine import claim as claims
-from benchmark.engine import rundir
-from benchmark.engine.rundir import read_run
+from benchmark.engine import run_layout
+from benchmark.engine.run_reader import read_run
 from benchmark.launch.executor import EXECUTORS, LaunchPlan, LaunchReport
 from benchmark.launch.record import last_submission
 
@@ -44,7 +44,7 @@ def claim_before_start(run, plan: LaunchPlan, report: LaunchReport) -> dict | No
             raise
         report.owned[run.run_id] = claims.describe(exc.owner)
         return None
-    if read_run(run.run_dir).state == rundir.DONE:  # finished by another launch since we planned
+    if read_run(run.run_dir).state == run_layout.DONE:  # finished by another launch since we planned
         claims.release(run.run_dir, claim["token"])
         report.skipped_done.append(run.run_id)
         return None
@@ -54,7 +54,7 @@ def claim_before_start(run, plan: LaunchPlan, report: LaunchReport) -> dict | No
 def ended_elsewhere(run) -> str | None:
     """For a run this launch does not start: ``done``; ``active`` (claimed or its job runs);
     None when nobody is on it."""
-    if read_run(run.run_dir).state == rundir.DONE:
+    if read_run(run.run_dir).state == run_layout.DONE:
         return "done"
     if live_owner(run.run_dir)[0] is not None:
         return "active"

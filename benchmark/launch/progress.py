@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from benchmark.engine.rundir import DONE, RUNNING, read_metrics
+from benchmark.engine.metrics_jsonl import read_metrics
+from benchmark.engine.run_layout import DONE, RUNNING
 from benchmark.launch.observe import RunView
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from benchmark.engine.rundir import LAUNCH, now_iso, read_json, write_json_atomic
+from benchmark.engine.atomic_io import write_json_atomic
+from benchmark.engine.run_layout import LAUNCH, now_iso
+from benchmark.engine.tolerant_read import read_json
 from benchmark.launch.executor import EXECUTORS
 
 

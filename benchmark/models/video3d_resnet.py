@@ -26,13 +26,15 @@ STEM = Inflated(time=3)
 
 @dataclass(frozen=True)
 class ResNetTable:
-    """A torchvision ResNet's shape: ``block`` "basic" or "bottleneck", blocks per stage, and the
-    bottleneck's ``groups`` × ``width_per_group`` (ResNeXt; 1 × 64 for a plain ResNet)."""
+    """A torchvision ResNet's shape: ``block`` "basic" or "bottleneck", blocks per stage, the
+    bottleneck's ``groups`` × ``width_per_group`` (ResNeXt; 1 × 64 for a plain ResNet) and the
+    stages' widths (the stem's is the first)."""
 
     block: str
     layers: tuple[int, int, int, int]
     groups: int = 1
     width_per_group: int = 64
+    widths: tuple[int, int, int, int] = (64, 128, 256, 512)
 
 
 class _Block3d(nn.Module):
@@ -118,12 +120,12 @@ class ResNet3d(Video3DNet):
                  dropout: float = 0.5):
         super().__init__()
         block = BLOCKS[table.block]
-        (_, conv1, bn1), = STEM.parts(3, 64, 7, (1, 2))
+        (_, conv1, bn1), = STEM.parts(3, table.widths[0], 7, (1, 2))
         self.conv1, self.bn1 = conv1, bn1
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
-        inplanes = 64
-        for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), table.layers), start=1):
+        inplanes = table.widths[0]
+        for stage, (planes, blocks) in enumerate(zip(table.widths, table.layers), start=1):
             stride = (2 if tp and stage > 1 else 1, 1 if stage == 1 else 2)
             downsample = None
             if stride[1] != 1 or inplanes != planes * block.expansion:

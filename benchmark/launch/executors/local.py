@@ -14,7 +14,8 @@ import signal
 import socket
 import time
 
-from benchmark.engine.claim import pid_alive, process_start, release
+from benchmark.engine.claim import release
+from benchmark.engine.liveness import process_alive, process_start
 from benchmark.launch.executor import (
     ENDED,
     RUNNING,
@@ -35,13 +36,11 @@ log = logging.getLogger(__name__)
 
 def _alive(sub: dict) -> bool | None:
     """Whether the submission's process runs (same PID, same start time); None: not on this host."""
-    if sub.get("host") != socket.gethostname():
-        return None
     try:
         pid = int(sub["job_id"])
     except (TypeError, ValueError):
         return None
-    return pid_alive(pid) and (sub.get("proc_start") is None or process_start(pid) == sub["proc_start"])
+    return process_alive(sub.get("host"), pid, sub.get("proc_start"))
 
 
 def failure_reason(error: BaseException) -> str:

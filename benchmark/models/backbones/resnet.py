@@ -32,11 +32,11 @@ def block_out_channels(block: nn.Module) -> int:
 
 
 def resnet_layout(block: str, layers: tuple[int, int, int, int], *, groups: int = 1,
-                  width_per_group: int = 64) -> BackboneLayout:
+                  width_per_group: int = 64, widths: tuple[int, int, int, int] = (64, 128, 256, 512)) -> BackboneLayout:
     """Layout of a torchvision ResNet with ``block`` ("basic"/"bottleneck") × ``layers`` (and ResNeXt's
-    ``groups`` × ``width_per_group``): operators on every residual branch, temporal pools after
-    layer1-3, and the 3D ResNet of the same table."""
-    table = ResNetTable(block, tuple(layers), groups, width_per_group)
+    ``groups`` × ``width_per_group``, stage ``widths``): operators on every residual branch, temporal
+    pools after layer1-3, and the 3D ResNet of the same table."""
+    table = ResNetTable(block, tuple(layers), groups, width_per_group, tuple(widths))
     return BackboneLayout(
         family="resnet",
         order=("conv1", "bn1", "relu", "maxpool", *STAGES),
