@@ -6,6 +6,7 @@ code. ``last.pt`` holds the full training state; ``best.pt`` the weights of the 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import random
@@ -161,6 +162,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def global_rng_restored():
+    """The global random streams (Python's, NumPy's, torch's on the CPU and on every CUDA device in
+    use) as they were before the block: a run seeds them, the caller's process keeps its own."""
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)
 
 
 # --------------------------------------------------------------------------- initialisation

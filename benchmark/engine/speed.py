@@ -31,6 +31,7 @@ import torch
 
 from benchmark.engine import epoch, host_allocator
 from benchmark.engine.builders import StepParts, autocast, build_run_model, build_step_parts, determinism
+from benchmark.engine.checkpoint import global_rng_restored
 from benchmark.engine.distributed import DistInfo
 from benchmark.engine.environment import environment
 from benchmark.engine.meters import EpochMeter
@@ -305,11 +306,12 @@ def _measure(benches: list[ModelBench], settings: BenchSettings) -> dict[str, tu
 def run_bench(models: list[str], settings: BenchSettings) -> list[dict]:
     """Measure ``models`` side by side; one record per model (see the module docstring)."""
     settings.check()
-    torch.manual_seed(0)
-    benches = [prepare(name, settings) for name in models]
     device = torch.device(settings.device)
-    with determinism(benches[0].step.cfg, device):  # cudnn autotuning as training runs it
-        maxima = _measure(benches, settings)
+    with global_rng_restored():  # the same random weights and clips every time, the caller's streams kept
+        torch.manual_seed(0)
+        benches = [prepare(name, settings) for name in models]
+        with determinism(benches[0].step.cfg, device):  # cudnn autotuning as training runs it
+            maxima = _measure(benches, settings)
     for bench in benches:
         _note_nonfinite(bench)
     env = environment(device, 1)

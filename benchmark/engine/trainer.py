@@ -22,6 +22,7 @@ from benchmark.engine.accuracy import mean_class_accuracy
 from benchmark.engine.builders import RunInputs, build_training, determinism, restored_model, run_device
 from benchmark.engine.checkpoint import (
     checkpoint_path,
+    global_rng_restored,
     load_checkpoint,
     load_weights_strict,
     resume_checkpoint,
@@ -295,7 +296,8 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
     info = init_distributed(device.type)
     try:
         # Rank 0 claims the run (a launch's job already holds it); every rank learns its verdict.
-        with held(run_dir, "train", active=info.is_main, share=lambda refusal: broadcast_object(refusal, info)):
+        with held(run_dir, "train", active=info.is_main, share=lambda refusal: broadcast_object(refusal, info)), \
+                global_rng_restored():
             return _Trainer(cfg, Path(run_dir), info, device, signals).run(resume)
     finally:
         shutdown(info)
@@ -322,25 +324,8 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
     device = run_device(cfg)
     info = init_distributed(device.type)
     try:
-        inputs = RunInputs.of(cfg, f"{run_dir / run_layout.CONFIG}: dataset")
-        path = checkpoint_path(run_dir, checkpoint)
-        model, _ = restored_model(cfg, inputs.num_classes, path, str(path))
-        model.to(device)
-        m, k = cfg.eval.clips, cfg.eval.crops
-        merged, names = run_test(model, inputs, cfg, info, device, m, k, keep_views=views)
-        stem = f"c{m}x{k}"
-        record = {"run_id": cfg.run_id or run_dir.name, "checkpoint": checkpoint, "clips": m, "crops": k,
-                  "average": cfg.eval.average, "split": cfg.eval.split, "sampling": inputs.data.sampling,
-                  "top1": merged["top1"], "top5": merged["top5"], "videos": merged["clips"],
-                  "samples_skipped": merged["skipped"], "views": f"{VIEWS_STEM}-{stem}.npz" if views else None,
-                  "time": run_layout.now_iso()}
-        if info.is_main:
-            write_predictions(run_dir, merged, names, stem=f"predictions-{stem}")
-            if views:
-                write_view_logits(run_dir, merged, clips=m, crops=k, sampling=inputs.data.sampling,
-                                  average=cfg.eval.average, stem=f"{VIEWS_STEM}-{stem}")
-            atomic_io.write_json_atomic(run_dir / f"test-{stem}.json", record)
-        return record
+        with global_rng_restored():  # building the model draws from the global streams
+            return _test_run(run_dir, cfg, info, device, checkpoint, views)
     finally:
         shutdown(info)
 
@@ -352,3 +337,26 @@ def _epoch_values(line: dict, device: torch.device) -> dict:
     if device.type == "cuda":
         values["gpu_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return values
+
+
+def _test_run(run_dir: Path, cfg: RunConfig, info, device: torch.device, checkpoint: str, views: bool) -> dict:
+    """The body of :func:`evaluate`: the checkpoint's model on the test views; records written by rank 0."""
+    inputs = RunInputs.of(cfg, f"{run_dir / run_layout.CONFIG}: dataset")
+    path = checkpoint_path(run_dir, checkpoint)
+    model, _ = restored_model(cfg, inputs.num_classes, path, str(path))
+    model.to(device)
+    m, k = cfg.eval.clips, cfg.eval.crops
+    merged, names = run_test(model, inputs, cfg, info, device, m, k, keep_views=views)
+    stem = f"c{m}x{k}"
+    record = {"run_id": cfg.run_id or run_dir.name, "checkpoint": checkpoint, "clips": m, "crops": k,
+              "average": cfg.eval.average, "split": cfg.eval.split, "sampling": inputs.data.sampling,
+              "top1": merged["top1"], "top5": merged["top5"], "videos": merged["clips"],
+              "samples_skipped": merged["skipped"], "views": f"{VIEWS_STEM}-{stem}.npz" if views else None,
+              "time": run_layout.now_iso()}
+    if info.is_main:
+        write_predictions(run_dir, merged, names, stem=f"predictions-{stem}")
+        if views:
+            write_view_logits(run_dir, merged, clips=m, crops=k, sampling=inputs.data.sampling,
+                              average=cfg.eval.average, stem=f"{VIEWS_STEM}-{stem}")
+        atomic_io.write_json_atomic(run_dir / f"test-{stem}.json", record)
+    return record
