@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 
 from benchmark.grid import experiment_from_dict
 
@@ -69,13 +70,15 @@ def tiny_grid(data_root: Path, output: Path, *, modules=("TSN", "TAM", "TSM"), f
               overrides=(), name="tiny") -> dict:
     """A grid of tiny CPU runs: 3 modules x f4 -> f8 chains = 6 runs, 3 dependencies.
 
-    One optimiser step per epoch keeps each run to a few seconds even on a loaded 2-core machine.
+    The backbone is the test-only TinyResNet (tests/plugins/stbench_tiny.py; SLURM jobs and the local
+    executor's processes inherit STBENCH_PLUGINS and PYTHONPATH from tests/conftest.py). One optimiser
+    step per epoch keeps each run to a few seconds even on a loaded 2-core machine.
     """
     return {
         "name": name,
         "output": str(output),
         "datasets": [{"preset": "synthetic-temporal", "root": str(data_root)}],
-        "axes": {"modules": list(modules), "backbones": ["ResNet18"], "frames": list(frames)},
+        "axes": {"modules": list(modules), "backbones": [TINY], "frames": list(frames)},
         "run": {"pretrained": None, "device": "cpu", "workers": 0, "epochs": 2, "batch_size": 2,
                 "max_steps_per_epoch": 1, "deterministic": True, "eval": {"video_level": False, "batch_size": 4}},
         "overrides": list(overrides),

@@ -2,8 +2,9 @@
 loadable one, stale temporaries cleaned, a kill inside a checkpoint write, and one-line errors for
 unwritable files and offline ImageNet weights.
 
-End-to-end cases train a tiny synthetic run (one step per epoch) in-process with one thread, so an
-interrupted-and-resumed run must equal the uninterrupted reference bit for bit.
+End-to-end cases train a tiny synthetic run (TSN on the test-only TinyResNet, two steps per epoch)
+in-process with one thread, so an interrupted-and-resumed run must equal the uninterrupted reference
+bit for bit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import torch
 import yaml
 
 from benchmark.cli import main as stbench_main
-from benchmark.engine import rundir, train
+from benchmark.engine import atomic_io, run_layout, run_reader, train
+from benchmark.engine.atomic_io import RunDirWriteError, write_bytes_atomic
 from benchmark.engine.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -29,7 +31,7 @@ from benchmark.engine.checkpoint import (
     save_checkpoint,
 )
 from benchmark.engine.checkpoint_policy import CheckpointPolicy
-from benchmark.engine.rundir import RunDirWriteError, read_metrics, write_bytes_atomic
+from benchmark.engine.metrics_jsonl import read_metrics
 from benchmark.errors import ModelError, StbenchError
 
 TIMING = {"epoch_time_s", "clips_per_s", "time"}
@@ -53,7 +55,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def tiny(data_dir: Path, **overrides) -> dict:
-    cfg = {"model": "TSN-ResNet18-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
+    cfg = {"model": "TSN-TinyResNet-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
            "pretrained": None, "device": "cpu", "workers": 0, "epochs": 3, "batch_size": 2,
            "max_steps_per_epoch": 2, "deterministic": True, "log_every": 1,
            "eval": {"video_level": False, "batch_size": 4}}
@@ -99,7 +101,7 @@ def train_until_epoch(cfg: dict, run: Path, epochs: int, monkeypatch) -> None:
         m.setattr(CheckpointPolicy, "end_epoch", end_epoch)
         with pytest.raises(Killed):
             train(cfg, run)
-    rundir.write_state(run, "running", epoch=epochs)  # what the killed process left
+    run_layout.write_state(run, "running", epoch=epochs)  # what the killed process left
 
 
 # --------------------------------------------------------------------------- unit level
@@ -109,7 +111,7 @@ def test_a_verified_write_keeps_the_previous_checkpoint(tmp_path):
     save_checkpoint(path, {"model": {"w": torch.ones(2)}, "state": {"epoch": 2}})
     assert load_checkpoint(path)["state"]["epoch"] == 2
     assert load_checkpoint(path.with_name("last.prev.pt"))["state"]["epoch"] == 1
-    assert rundir.stale_temporaries(tmp_path) == []
+    assert run_layout.stale_temporaries(tmp_path) == []
     best = path.with_name("best.pt")  # best.pt keeps no previous version
     save_checkpoint(best, {"model": {"w": torch.ones(2)}})
     save_checkpoint(best, {"model": {"w": torch.ones(2)}})
@@ -123,12 +125,12 @@ def test_a_failed_write_names_the_file_and_leaves_the_old_one(tmp_path, monkeypa
     def full(fd, *args):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(rundir.os, "fsync", full)
+    monkeypatch.setattr(atomic_io.os, "fsync", full)
     with pytest.raises(RunDirWriteError) as info:
         write_bytes_atomic(path, b'{"new": true}')
     assert str(info.value) == f"cannot write {path}: No space left on device"
     assert isinstance(info.value, StbenchError) and isinstance(info.value, OSError)
-    assert path.read_text() == '{"old": true}' and rundir.stale_temporaries(tmp_path) == []
+    assert path.read_text() == '{"old": true}' and run_layout.stale_temporaries(tmp_path) == []
 
 
 def test_resume_takes_the_newest_loadable_checkpoint(tmp_path, caplog):
@@ -168,20 +170,20 @@ def test_a_corrupt_last_checkpoint_resumes_from_the_previous_one_exactly(referen
     log = (run / "log.txt").read_text()
     assert "resuming from last.prev.pt: checkpoints/last.pt: truncated checkpoint (damaged)" in log
     assert "resumed from the checkpoint at epoch 2/3" in log
-    assert rundir.stale_temporaries(run) == []
+    assert run_layout.stale_temporaries(run) == []
     assert_same(run, reference)
 
 
 KILL_IN_WRITE = """
 import os, sys, torch, yaml
 torch.set_num_threads(1)
-from benchmark.engine import rundir, train
-original, moment = rundir._keep, sys.argv[3]
+from benchmark.engine import atomic_io, train
+original, moment = atomic_io._keep, sys.argv[3]
 def keep(path, previous):  # called while a new last.pt waits as a temporary
     if moment == "after-previous":
         original(path, previous)
     os._exit(137)  # no cleanup runs, as with SIGKILL
-rundir._keep = keep
+atomic_io._keep = keep
 train(yaml.safe_load(open(sys.argv[1])), sys.argv[2])
 """
 
@@ -195,10 +197,10 @@ def test_a_kill_inside_a_checkpoint_write_resumes_exactly(reference, data_dir, t
     proc = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(config), str(run), moment], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 137, proc.stderr[-2000:]
-    assert [p.name.startswith(".last.pt.") for p in rundir.stale_temporaries(run)] == [True]
+    assert [p.name.startswith(".last.pt.") for p in run_layout.stale_temporaries(run)] == [True]
     assert load_checkpoint(checkpoint_path(run))["state"]["epoch"] == 1  # the old one, intact
     assert stbench_main(["train", str(config), "--run-dir", str(run)]) == 0
-    assert rundir.stale_temporaries(run) == []
+    assert run_layout.stale_temporaries(run) == []
     assert_same(run, reference)
 
 
@@ -209,10 +211,10 @@ def test_a_finished_run_with_a_damaged_result_is_re_evaluated_not_retrained(refe
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     (run / "result.json").write_bytes(b'{"schema_version": 1, "top1"')
-    assert rundir.read_run(run).state == "damaged"
+    assert run_reader.read_run(run).state == "damaged"
     train(tiny(data_dir), run)
     assert "resumed from a finished training (3/3 epochs)" in (run / "log.txt").read_text()
-    assert rundir.read_run(run).state == "done"
+    assert run_reader.read_run(run).state == "done"
     assert_same(run, reference)
 
 
@@ -248,17 +250,17 @@ def test_a_full_disk_is_one_line_naming_the_file(data_dir, tmp_path, capsys, mon
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(tiny(data_dir, epochs=1)))
     run = tmp_path / "run"
-    real = rundir.os.fsync
+    real = atomic_io.os.fsync
 
     def fsync(fd):
         if os.readlink(f"/proc/self/fd/{fd}").startswith(str(run / "checkpoints" / ".last.pt.")):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(fd)
 
-    monkeypatch.setattr(rundir.os, "fsync", fsync)
+    monkeypatch.setattr(atomic_io.os, "fsync", fsync)
     line = _cli_error(capsys, "train", str(config), "--run-dir", str(run))
     assert line == f"stbench train: error: cannot write {run / 'checkpoints' / 'last.pt'}: No space left on device"
-    state = rundir.run_state(run)
+    state = run_reader.run_state(run)
     assert state["state"] == "failed" and "last.pt: No space left on device" in state["reason"]
 
 
@@ -272,7 +274,9 @@ def test_offline_imagenet_weights_are_one_line_saying_what_to_do(data_dir, tmp_p
 
     monkeypatch.setattr(WeightsEnum, "get_state_dict", offline)
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(tiny(data_dir, epochs=1, pretrained="imagenet")))
+    # a torchvision backbone: the test network has no ImageNet weights to download
+    config.write_text(yaml.safe_dump(tiny(data_dir, epochs=1, pretrained="imagenet",
+                                          model="TSN-ResNet18-f4")))
     line = _cli_error(capsys, "train", str(config), "--run-dir", str(tmp_path / "run"))
     assert "ImageNet weights ResNet18_Weights.IMAGENET1K_V1 could not be downloaded" in line
     assert "URLError" in line and "Temporary failure in name resolution" in line

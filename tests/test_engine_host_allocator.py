@@ -1,5 +1,5 @@
-"""The CPU allocator is the user's setting: library calls never change it (nor thread counts or
-determinism flags), and every record says which allocator the process ran with. Each case runs in
+"""The CPU allocator is the user's setting: library calls never change it (nor thread counts,
+determinism flags or the global random streams), and every record says which allocator the process ran with. Each case runs in
 a fresh process: what it checks is process-wide."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the probe 
 # freed memory kept (the GLIBC_TUNABLES the README documents) they would be reused, as the library's
 # old mallopt call made them. Measured before and after train(), evaluate() and bench in one process.
 PROBE = """
-import json, resource, sys, torch
+import json, random, resource, sys, numpy, torch
 from benchmark.data.synthetic import generate
 from benchmark.engine import evaluate, host_allocator, train
 from benchmark.engine.speed import BenchSettings, run_bench
@@ -41,9 +41,11 @@ def faults():
 
 def state():
     return [torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic]
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+            torch.get_rng_state().tolist(), numpy.random.get_state()[1].tolist(), random.getstate()[1]]
 
 tmp = sys.argv[1]
+torch.manual_seed(123); numpy.random.seed(123); random.seed(123)  # the caller's own streams
 seen = {"before": faults(), "state_before": state()}
 generate("temporal", tmp + "/data", num_train=4, num_val=2, size=32, frames_per_video=4, seed=0, formats=("frames",))
 cfg = {"model": "TSN-TinyResNet-f4", "dataset": {"preset": "synthetic-temporal", "root": tmp + "/data"},

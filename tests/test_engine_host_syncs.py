@@ -73,7 +73,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def config(data_dir: Path, **over) -> dict:
-    return {"model": "TSN-ResNet18-f2", "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
+    return {"model": "TSN-TinyResNet-f2", "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
             "pretrained": None, "epochs": 1, "batch_size": 2, "workers": 0, "device": "cpu",
             "eval": {"video_level": False}, **over}
 
@@ -227,7 +227,7 @@ def test_channels_last_weights_and_clips(data_dir):
     train_step(plain, batch, EpochMeter(), "a step")
     for (name, a), b in zip(t.model.state_dict().items(), plain.model.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name  # the same step up to the summation order
-    t3 = training(data_dir, model="I3D-ResNet18-f2", channels_last=True)
+    t3 = training(data_dir, model="I3D-TinyResNet-f2", channels_last=True)
     conv3 = next(m for m in t3.model.modules() if isinstance(m, torch.nn.Conv3d))
     assert conv3.weight.is_contiguous(memory_format=torch.channels_last_3d) and t3.clips_last_3d
     clips = t3.loader.model_input(batch["video"], "cpu")

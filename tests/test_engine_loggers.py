@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def config(data_dir: Path, **overrides) -> dict:
-    cfg = {"model": "TSN-ResNet18-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
+    cfg = {"model": "TSN-TinyResNet-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
            "pretrained": None, "epochs": EPOCHS, "batch_size": 4, "workers": 0, "log_every": 1,
            "eval": {"clips": 2, "crops": 1}}
     cfg.update(overrides)

@@ -26,10 +26,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import TINY
 
 from benchmark.data.synthetic import generate
 from benchmark.engine import EXIT_REQUEUE, run_state, train
-from benchmark.engine.rundir import read_metrics
+from benchmark.engine.metrics_jsonl import read_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,8 @@ def outcome(run_dir: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- SIGKILL, then launch again
-RUN = "synthetic-temporal/TSN-ResNet18-f4"
+MODEL = "TSN-TinyResNet-f4"
+REFERENCES, TRIALS = ("ref0", "ref1"), tuple(f"kill{i}" for i in range(10))
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +84,15 @@ def small_data(tmp_path_factory) -> Path:
 
 
 def experiment(data: Path, output: Path) -> Path:
-    """A one-run experiment: 2 epochs of 2 steps, validation each epoch, a 2-clip final test."""
+    """One experiment of 12 identical runs: 2 epochs of 2 steps, validation each epoch, a 2-clip final
+    test, on the same data under 12 names (the run ids ``<name>/TSN-TinyResNet-f4``; only the name
+    differs in their configs): two uninterrupted references and ten trials. A launch takes one run
+    (``--runs``), as a one-run experiment would; the relaunch takes every trial."""
     spec = {
         "name": "kill", "output": str(output),
-        "datasets": [{"preset": "synthetic-temporal", "root": str(data)}],
-        "axes": {"modules": ["TSN"], "backbones": ["ResNet18"], "frames": [4]},
+        "datasets": [{"preset": "synthetic-temporal", "root": str(data), "name": name}
+                     for name in (*REFERENCES, *TRIALS)],
+        "axes": {"modules": ["TSN"], "backbones": [TINY], "frames": [4]},
         "run": {"pretrained": None, "device": "cpu", "workers": 0, "epochs": 2, "batch_size": 2,
                 "deterministic": True, "log_every": 1, "eval": {"clips": 2, "crops": 1, "batch_size": 2}},
     }
@@ -95,52 +101,71 @@ def experiment(data: Path, output: Path) -> Path:
     return path
 
 
-def launch(exp: Path) -> subprocess.Popen:
-    # A session of its own: a SIGKILL of its group takes the launch and its job together.
-    return subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp)], env=env(),
+def launch(exp: Path, runs: str, delay: str = "0.1") -> subprocess.Popen:
+    """``stbench launch exp --runs runs``, in a session of its own: a SIGKILL of its group takes the
+    launch and its job together. Two launches go at once (two lanes): --parallel 2 gives each job
+    one of the two cores (threads = cores // parallel; two 2-thread jobs on 2 cores make every small
+    step wait for a busy core). Each forward pass of the test network sleeps ``delay`` seconds
+    (tests/plugins/stbench_tiny.py): the run's training lasts a second or so of the launch, without
+    taking CPU from the other lane."""
+    return subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp), "--parallel", "2", "--runs", runs],
+                            env={**env(), "STBENCH_TINY_DELAY_S": delay},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def launch_until_done(exp: Path, attempts: int = 3) -> Path:
-    run_dir = yaml.safe_load(exp.read_text())["output"] / Path(RUN)
-    for _ in range(attempts):
-        out = launch(exp).communicate(timeout=600)[0]
-        if (run_dir / "result.json").is_file():
-            return run_dir
-    raise AssertionError(f"the run did not finish after {attempts} launches:\n{out}")
-
-
 def test_sigkill_at_ten_random_moments_then_launch_ends_like_the_uninterrupted_run(small_data, tmp_path):
-    """Each trial: launch, SIGKILL the launch and its job after a seeded random delay within the
-    uninterrupted run's duration, launch again until done. Two trials run at a time (two lanes),
-    and so do the two uninterrupted references, so the delays cover the same timeline."""
+    """Each trial: launch its run, SIGKILL the launch and its job after a seeded random delay within
+    the uninterrupted run's duration. Two trials run at a time (two lanes), and so do the two
+    uninterrupted references, so the delays cover the same timeline. Then the experiment is
+    launched again (every trial's run, two at a time) until done: each must end like a reference.
 
-    def reference(lane: int) -> tuple[float, dict]:
-        t0 = time.monotonic()
-        run_dir = launch_until_done(experiment(small_data, tmp_path / f"ref{lane}"), attempts=1)
-        return time.monotonic() - t0, outcome(run_dir)
+    The run itself is a short stretch of a launch (process starts and imports take most of it), so
+    the even trials' moments are drawn from that stretch (from its ``state.json`` appearing to its
+    ``result.json`` appearing, as the references timed them), the odd ones' from the whole launch."""
+    exp = experiment(small_data, tmp_path / "out")
+    run_dirs = {name: tmp_path / "out" / name / MODEL for name in (*REFERENCES, *TRIALS)}
 
-    def trial(i: int, delay: float) -> tuple[str, dict]:
-        exp = experiment(small_data, tmp_path / f"kill{i}")
-        proc = launch(exp)
+    def reference(name: str) -> tuple[float, float, float, dict]:
+        run_dir = run_dirs[name]
+        t0, started, finished = time.monotonic(), None, None
+        proc = launch(exp, f"{name}/*")
+        while proc.poll() is None:
+            if started is None and (run_dir / "state.json").exists():
+                started = time.monotonic() - t0
+            if finished is None and (run_dir / "result.json").exists():
+                finished = time.monotonic() - t0
+            time.sleep(0.005)
+        out = proc.communicate(timeout=60)[0]
+        assert (run_dir / "result.json").is_file() and started is not None, out
+        return started, finished or time.monotonic() - t0, time.monotonic() - t0, outcome(run_dir)
+
+    def trial(name: str, delay: float) -> str:
+        proc = launch(exp, f"{name}/*")
         time.sleep(delay)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-        state_file = tmp_path / f"kill{i}" / RUN / "state.json"
-        killed_in = run_state(state_file.parent)["state"] if state_file.is_file() else "not started"
-        return killed_in, outcome(launch_until_done(exp))
+        state_file = run_dirs[name] / "state.json"
+        return run_state(state_file.parent)["state"] if state_file.is_file() else "not started"
 
     with ThreadPoolExecutor(2) as lanes:
-        (d0, truth), (d1, other) = lanes.map(reference, range(2))
+        (s0, f0, d0, truth), (s1, f1, d1, other) = lanes.map(reference, REFERENCES)
         assert other == truth  # two uninterrupted runs at the same time agree (the runs are deterministic)
         rng = random.Random(0)
-        delays = [rng.uniform(0.0, (d0 + d1) / 2) for _ in range(10)]
-        trials = list(lanes.map(trial, range(10), delays))
-    for delay, (killed_in, got) in zip(delays, trials, strict=True):
-        assert got == truth, f"killed after {delay:.2f}s (state then: {killed_in})"
+        started, finished, ended = (s0 + s1) / 2, (f0 + f1) / 2, (d0 + d1) / 2
+        delays = [rng.uniform(started, finished) if i % 2 == 0 else rng.uniform(0.0, ended)
+                  for i in range(len(TRIALS))]
+        killed_in = list(lanes.map(trial, TRIALS, delays))
+    for _ in range(3):  # launch again until done (a relaunch resubmits every run it finds unfinished)
+        out = launch(exp, "kill*/*", delay="0").communicate(timeout=600)[0]
+        if all((run_dirs[name] / "result.json").is_file() for name in TRIALS):
+            break
+    else:
+        raise AssertionError(f"the runs did not finish after 3 launches:\n{out}")
+    for name, delay, state in zip(TRIALS, delays, killed_in, strict=True):
+        assert outcome(run_dirs[name]) == truth, f"{name}: killed after {delay:.2f}s (state then: {state})"
     # Some moments fell inside the training (not all before it started or after it was done).
-    assert "running" in [killed_in for killed_in, _ in trials], trials
+    assert "running" in killed_in, list(zip(delays, killed_in, strict=True))
 
 
 # --------------------------------------------------------------------------- SIGTERM during evaluation
@@ -153,7 +178,7 @@ def eval_data(tmp_path_factory) -> Path:
 
 
 def eval_config(data: Path) -> dict:
-    return {"model": "TSN-ResNet18-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data)},
+    return {"model": "TSN-TinyResNet-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data)},
             "pretrained": None, "epochs": 2, "batch_size": 2, "workers": 0, "deterministic": True,
             "log_every": 1, "eval": {"clips": 2, "crops": 1, "batch_size": 1}}
 
@@ -174,8 +199,10 @@ def signal_at(config: Path, run_dir: Path, marker: str) -> tuple[subprocess.Pope
     """Start ``stbench train`` and SIGTERM it as soon as ``marker`` is logged. Returns the process
     and the seconds from the signal until the run was checkpointed (its state ``pending``, written
     after ``last.pt``) and until the process had exited."""
+    # each forward pass of the test network sleeps 20 ms: the evaluations last a second or so
     proc = subprocess.Popen([sys.executable, "-m", "benchmark", "train", str(config), "--run-dir", str(run_dir)],
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env={**env(), "STBENCH_TINY_DELAY_S": "0.02"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     log = run_dir / "log.txt"
     deadline = time.time() + 120
     while marker not in (log.read_text() if log.is_file() else ""):
@@ -213,7 +240,7 @@ def assert_prompt(proc: subprocess.Popen, checkpointed: float, exited: float) ->
 def signal_promptly(config: Path, run_dir: Path, marker: str, attempts: int = 3) -> None:
     """:func:`signal_at` + :func:`assert_prompt`, on a fresh run directory up to ``attempts`` times:
     a wall-clock bound on a shared 2-core machine can be missed by a neighbour's burst (writing the
-    85 MB checkpoint alone takes 0.3-0.5 s here), so the fastest attempt is the one judged."""
+    checkpoint of a ResNet-18, 85 MB, took 0.3-0.5 s here), so the fastest attempt is the one judged."""
     for attempt in range(attempts):
         if run_dir.exists():
             shutil.rmtree(run_dir)
@@ -272,7 +299,7 @@ def test_ddp_step_with_one_rank_all_bad_equals_one_process_on_the_good_samples(s
     rank1 = list(sampler)  # rank 1's (only) batch of epoch 1: make both its videos bad
     for index in rank1:
         shutil.rmtree(data / "frames" / "train" / f"train_{index:05d}")
-    cfg = {"model": "TSN-ResNet18-f4", "pretrained": None, "epochs": 1, "batch_size": 4, "workers": 0,
+    cfg = {"model": "TSN-TinyResNet-f4", "pretrained": None, "epochs": 1, "batch_size": 4, "workers": 0,
            "deterministic": True, "dropout": 0.0, "eval": {"video_level": False},
            "dataset": {"preset": "synthetic-temporal", "root": str(data), "on_bad_sample": "skip"}}
     config = tmp_path / "ddp.yaml"

@@ -1,4 +1,5 @@
-"""End-to-end engine runs on a tiny real dataset (synthetic frame folders) with a real TSN-ResNet18.
+"""End-to-end engine runs on a tiny real dataset (synthetic frame folders) with TSN on the test-only
+TinyResNet (tests/plugins/stbench_tiny.py: what is tested is the engine, not the network's size).
 
 Runs that receive signals (SIGKILL, SIGTERM) and DDP runs (torchrun, gloo) are subprocesses through
 the ``stbench`` CLI, as a user or the launcher starts them; the rest runs in-process to save the
@@ -25,7 +26,7 @@ from benchmark.cli import main as stbench_main
 from benchmark.data.synthetic import generate
 from benchmark.engine import EXIT_REQUEUE, RunFailed, evaluate, load_run_config, run_state, train
 from benchmark.engine.checkpoint import init_from_run
-from benchmark.engine.rundir import read_metrics
+from benchmark.engine.metrics_jsonl import read_metrics
 from benchmark.engine.schema import validate_metrics_line, validate_result
 from benchmark.errors import ModelError
 from benchmark.models import build_model
@@ -47,7 +48,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 def run_config(data_dir: Path, **overrides) -> dict:
     cfg = {
-        "model": "TSN-ResNet18-f4",
+        "model": "TSN-TinyResNet-f4",
         "dataset": {"preset": "synthetic-temporal", "root": str(data_dir)},
         "pretrained": None,
         "epochs": EPOCHS,
@@ -82,9 +83,13 @@ def stbench(*args: str, torchrun: int = 0, timeout: float = 120) -> subprocess.C
 
 
 def start_and_signal(config: Path, run_dir: Path, sig: int, marker: str) -> subprocess.Popen:
-    """Start a training run, wait until ``marker`` appears in its log (mid-epoch), send ``sig``."""
+    """Start a training run, wait until ``marker`` appears in its log (mid-epoch), send ``sig``.
+
+    Each forward pass of the test network sleeps 50 ms there (tests/plugins/stbench_tiny.py): a
+    step lasts long enough for the signal to land inside the epoch, as with a real network."""
     proc = subprocess.Popen([sys.executable, "-m", "benchmark", "train", str(config), "--run-dir", str(run_dir)],
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env={**env(), "STBENCH_TINY_DELAY_S": "0.05"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     log = run_dir / "log.txt"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -147,10 +152,11 @@ def reference_run(data_dir, tmp_path_factory) -> Path:
 def test_run_directory_records_match_schema(reference_run):
     assert run_state(reference_run)["state"] == "done"
     result = validate_result(json.loads((reference_run / "result.json").read_text()))
-    assert result["model"] == "TSN-ResNet18-f4" and result["frames"] == 4 and result["num_classes"] == 4
-    assert result["epochs"] == EPOCHS and result["params"] > 1e7 and result["macs_conv"] > 0
+    assert result["model"] == "TSN-TinyResNet-f4" and result["frames"] == 4 and result["num_classes"] == 4
+    params = sum(p.numel() for p in build_model("TSN-TinyResNet-f4", 4, pretrained=None).parameters())
+    assert result["epochs"] == EPOCHS and result["params"] == params and result["macs_conv"] > 0
     assert result["environment"]["world_size"] == 1 and result["code_version"]["package"]
-    assert result["environment"]["temporal_kernels"] in ("c", "eager (the C kernels could not be built)")
+    assert result["environment"]["temporal_kernels"] == "torch"  # TAM/TSM as plain tensor ops
     metrics = read_metrics(reference_run)
     assert [m["epoch"] for m in metrics] == [1, 2]
     for line in metrics:
@@ -202,7 +208,7 @@ def test_sigterm_checkpoints_mid_epoch_and_requeue_resumes_exactly(reference_run
     assert (run_dir / "result.json").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize("model", ["TSN-ResNet18-f4", "TSM-ResNet18-f4"])  # TSM: blocks holding their input shifted
+@pytest.mark.parametrize("model", ["TSN-TinyResNet-f4", "TSM-TinyResNet-f4"])  # TSM: blocks holding their input shifted
 def test_ddp_two_processes_train_and_evaluate_like_one(reference_run, data_dir, tmp_path, model):
     config = write_config(tmp_path / "run.yaml", run_config(data_dir, epochs=1, model=model))
     ddp_dir = tmp_path / "ddp"
@@ -228,16 +234,16 @@ def test_ddp_two_processes_train_and_evaluate_like_one(reference_run, data_dir, 
 def test_progressive_f8_to_f16_loads_weights_and_names_mismatches(data_dir, tmp_path):
     # A short TAM f8 run (TAM has weights of its own), then f16 initialised from it.
     short = {"epochs": 1, "max_steps_per_epoch": 1, "eval": {"video_level": False}}
-    train(run_config(data_dir, model="TAM-ResNet18-f8", **short), tmp_path / "f8")
+    train(run_config(data_dir, model="TAM-TinyResNet-f8", **short), tmp_path / "f8")
     best = torch.load(tmp_path / "f8" / "checkpoints" / "best.pt", weights_only=True)["model"]
-    assert set(best) - set(build_model("TSN-ResNet18-f8", 4).state_dict())  # TAM's own weights are in it
-    f16 = build_model("TAM-ResNet18-f16", 4, pretrained=None)
+    assert set(best) - set(build_model("TSN-TinyResNet-f8", 4).state_dict())  # TAM's own weights are in it
+    f16 = build_model("TAM-TinyResNet-f16", 4, pretrained=None)
     assert any(not torch.equal(v, best[k]) for k, v in f16.state_dict().items())  # random init differs
     init_from_run(f16, tmp_path / "f8")
     for key, value in f16.state_dict().items():
         assert torch.equal(value, best[key]), key
     # Through the engine: the f16 run starts from those weights (a vanishing lr keeps them).
-    cfg = run_config(data_dir, model="TAM-ResNet18-f16", init_from=str(tmp_path / "f8"), **short,
+    cfg = run_config(data_dir, model="TAM-TinyResNet-f16", init_from=str(tmp_path / "f8"), **short,
                      optim={"lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0})
     assert load_run_config(cfg).pretrained is None  # "auto": no ImageNet when init_from is set
     train(cfg, tmp_path / "f16")
@@ -246,8 +252,8 @@ def test_progressive_f8_to_f16_loads_weights_and_names_mismatches(data_dir, tmp_
         assert torch.allclose(trained[key], best[key], atol=1e-6), key
     # Another network (TSN lacks TAM's weights) is an error naming the parameters; another class
     # count only replaces the classifier (fine-tuning: tests/test_transfer_protocol.py).
-    bad = run_config(data_dir, model="TSN-ResNet18-f16", init_from=str(tmp_path / "f8"), num_classes=5)
-    with pytest.raises(ModelError, match=r"\(a TAM-ResNet18-f8 run\): checkpoint does not match the model"):
+    bad = run_config(data_dir, model="TSN-TinyResNet-f16", init_from=str(tmp_path / "f8"), num_classes=5)
+    with pytest.raises(ModelError, match=r"\(a TAM-TinyResNet-f8 run\): checkpoint does not match the model"):
         train(bad, tmp_path / "bad")
     state = run_state(tmp_path / "bad")
     assert state["state"] == "failed" and "does not match the model" in state["reason"]

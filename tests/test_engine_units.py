@@ -10,10 +10,13 @@ import torch
 
 from benchmark.engine import protocol_defaults
 from benchmark.engine.accuracy import accuracy, aggregate_views, merge_shards, topk_correct
+from benchmark.engine.atomic_io import write_json_atomic
 from benchmark.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from benchmark.engine.metrics_jsonl import read_metrics, truncate_metrics
 from benchmark.engine.protocol import default_milestones, effective_lr
 from benchmark.engine.run_config import load_run_config
-from benchmark.engine.rundir import read_metrics, run_state, truncate_metrics, write_json_atomic, write_state
+from benchmark.engine.run_layout import write_state
+from benchmark.engine.run_reader import run_state
 from benchmark.engine.schedule import lr_at
 from benchmark.engine.schema import SchemaError, validate_metrics_line, validate_result
 from benchmark.errors import ConfigError
@@ -213,3 +216,29 @@ def test_slurm_tasks_become_torch_distributed_environment(monkeypatch):
 def test_slurm_environment_does_not_leak():
     # Runs after the test above (file order): a leaked RANK/WORLD_SIZE would make later runs try DDP.
     assert "RANK" not in os.environ and "WORLD_SIZE" not in os.environ
+
+
+def test_one_liveness_check_names_a_process_by_host_pid_and_start():
+    import socket
+    import subprocess
+    import sys
+
+    from benchmark.engine.liveness import process_alive, process_start
+
+    host, me = socket.gethostname(), os.getpid()
+    assert process_alive(host, me) and process_alive(host, me, process_start(me))
+    assert process_alive(host, me, "not-my-start-time") is False  # a reused PID is another process
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert process_alive(host, int(done.stdout)) is False
+    for pid in (None, "123", True, 0, -1):
+        assert process_alive(host, pid) is None  # not a process id: cannot tell
+    assert process_alive(host + "-elsewhere", me) is None
+
+
+def test_an_exclusive_create_has_one_winner_and_leaves_no_temporary(tmp_path):
+    from benchmark.engine.atomic_io import create_exclusive
+
+    path = tmp_path / "claim.json"
+    assert create_exclusive(path, b"first", temp_suffix=".new")
+    assert not create_exclusive(path, b"second", temp_suffix=".new")
+    assert path.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["claim.json"]

@@ -32,12 +32,13 @@ pytestmark = pytest.mark.slow  # one training step and a handful of evaluations:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """TSN-ResNet18-f4 after one step; 3 validation videos of 16 frames (distinct dense clips),
-    frames resized to 40 so the 10 crops differ (flip allowed for 10-crop testing)."""
+    """TSN-TinyResNet-f4 (the test-only network) after one step; 3 validation videos of 16 frames
+    (distinct dense clips), frames resized to 40 so the 10 crops differ (flip allowed for 10-crop
+    testing)."""
     root = tmp_path_factory.mktemp("views")
     generate("temporal", root / "data", num_train=2, num_val=3, size=32, frames_per_video=16, seed=0,
              formats=("frames",))
-    cfg = {"model": "TSN-ResNet18-f4", "pretrained": None, "epochs": 1, "batch_size": 2,
+    cfg = {"model": "TSN-TinyResNet-f4", "pretrained": None, "epochs": 1, "batch_size": 2,
            "max_steps_per_epoch": 1, "workers": 0, "device": "cpu", "deterministic": True,
            "dataset": {"preset": "synthetic-temporal", "root": str(root / "data"), "resize": 40, "flip": True},
            "eval": {"video_level": False, "batch_size": 2}}

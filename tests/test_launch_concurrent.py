@@ -18,8 +18,10 @@ import pytest
 import yaml
 from slurm_fixture import load_grid, local_slurm, synthetic_root, tiny_grid, wait_for  # noqa: F401 (fixtures)
 
+from benchmark.engine import atomic_io
 from benchmark.engine import claim as claims
-from benchmark.engine.rundir import read_metrics
+from benchmark.engine.liveness import process_start
+from benchmark.engine.metrics_jsonl import read_metrics
 from benchmark.launch import launch, observe, plan_submissions
 from benchmark.launch.record import submissions
 
@@ -56,7 +58,7 @@ def _race(run_dir: Path, n: int, fields=None) -> dict[int, str]:
 def _dead_process() -> tuple[int, str]:
     """A PID (with its start time) of a process that has ended, as a SIGKILLed owner leaves it."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    start = claims.process_start(proc.pid)
+    start = process_start(proc.pid)
     proc.kill()
     proc.wait()
     return proc.pid, start
@@ -87,7 +89,7 @@ def test_without_hard_links_the_exclusive_create_still_has_one_winner(tmp_path, 
     def no_link(src, dst):
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(claims.os, "link", no_link)  # the forked contenders inherit it
+    monkeypatch.setattr(atomic_io.os, "link", no_link)  # the forked contenders inherit it
     outcome = _race(tmp_path / "run", 6)
     (winner,) = _winners(outcome)
     assert outcome["claim"]["token"] == outcome[winner]
@@ -118,7 +120,7 @@ def test_a_live_owner_is_never_taken_over(tmp_path):
     run = tmp_path / "run"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = _write_claim(run, pid=sleeper.pid, proc_start=claims.process_start(sleeper.pid), launch_id="other")
+        live = _write_claim(run, pid=sleeper.pid, proc_start=process_start(sleeper.pid), launch_id="other")
         with pytest.raises(claims.ClaimError, match=f"owned by launch other / pid {sleeper.pid} on host"):
             claims.acquire(run, claims.owner("launch"))
         assert _winners(_race(run, 4)) == []
@@ -150,7 +152,7 @@ def test_a_claim_naming_a_job_lives_as_long_as_the_job_not_the_launch(tmp_path):
     launch's process count. A claim without a job lives with its process, whatever a judge says."""
     run = tmp_path / "run"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    live = {"pid": sleeper.pid, "proc_start": claims.process_start(sleeper.pid), "launch_id": "L1"}
+    live = {"pid": sleeper.pid, "proc_start": process_start(sleeper.pid), "launch_id": "L1"}
     try:
         with_job = {**live, "executor": "slurm", "job_id": "12_3"}
         assert claims.alive(_write_claim(run, **with_job), judge=lambda c: False) is False
@@ -177,7 +179,7 @@ def test_handover_to_the_granted_job_and_release(tmp_path):
     run = tmp_path / "run"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        launch_claim = _write_claim(run, pid=sleeper.pid, proc_start=claims.process_start(sleeper.pid),
+        launch_claim = _write_claim(run, pid=sleeper.pid, proc_start=process_start(sleeper.pid),
                                     launch_id="L1", executor="slurm", job_id="77_0")
         job = claims.acquire(run, claims.owner("job", grant=launch_claim["token"]))
         assert (job["holder"], job["launch_id"], job["job_id"], job["pid"]) == ("job", "L1", "77_0", os.getpid())
@@ -214,7 +216,7 @@ def test_a_refused_claim_stops_every_ddp_rank(tmp_path):
     run = tmp_path / "run"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        _write_claim(run, pid=sleeper.pid, proc_start=claims.process_start(sleeper.pid), launch_id="L2")
+        _write_claim(run, pid=sleeper.pid, proc_start=process_start(sleeper.pid), launch_id="L2")
         sent = []
         with pytest.raises(claims.ClaimError, match="owned by launch L2"):
             with claims.held(run, "train", share=lambda v: sent.append(v) or v):
@@ -236,7 +238,7 @@ def test_status_shows_a_claimed_run_and_launch_leaves_it(tmp_path, synthetic_roo
     f4, f8 = exp.runs()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        _write_claim(f4.run_dir, pid=sleeper.pid, proc_start=claims.process_start(sleeper.pid), launch_id="L9")
+        _write_claim(f4.run_dir, pid=sleeper.pid, proc_start=process_start(sleeper.pid), launch_id="L9")
         _write_claim(f8.run_dir, host="node-elsewhere", pid=1)
         views = observe(exp)
         assert (views[f4.run_id].state, views[f4.run_id].active) == ("pending", True)
@@ -289,7 +291,8 @@ sys.exit(main(["launch", experiment, *sys.argv[5:]]))
 def _start_launch(tmp_path: Path, barrier: Path, name: str, parties: int, experiment: Path, *args: str):
     script = tmp_path / "launcher.py"
     script.write_text(_LAUNCHER)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                      os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, str(script), str(barrier), name, str(parties), str(experiment), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
@@ -315,9 +318,11 @@ def test_concurrent_launches_train_every_run_exactly_once(tmp_path, synthetic_ro
     first, second = tmp_path / "barrier1", tmp_path / "barrier2"
     first.mkdir()
     second.mkdir()
-    procs = {name: _start_launch(tmp_path, first, name, 2, experiment) for name in ("a", "b")}
+    # --parallel 2: a job gets one of the 2 cores (threads = cores // parallel), the launches share them
+    procs = {name: _start_launch(tmp_path, first, name, 2, experiment, "--parallel", "2")
+             for name in ("a", "b")}
     wait_for(lambda: (runs[0].run_dir / "state.json").exists(), 300, "the first run to start")
-    procs["c"] = _start_launch(tmp_path, second, "c", 1, experiment)
+    procs["c"] = _start_launch(tmp_path, second, "c", 1, experiment, "--parallel", "2")
     outputs = {}
     for name, proc in procs.items():
         outputs[name] = proc.communicate(timeout=600)[0]

@@ -91,7 +91,9 @@ def test_an_executor_plugin_runs_an_experiment_end_to_end(tmp_path, synthetic_ro
     spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",), frames=(4,), name="one")
     path = tmp_path / "one.yaml"
     path.write_text(yaml.safe_dump(spec))
-    env = {**os.environ, "STBENCH_PLUGINS": "fg_executor", "OMP_NUM_THREADS": "2",
+    # fg_executor, and the test network's plugin (tests/conftest.py)
+    plugins = ",".join(filter(None, ["fg_executor", os.environ.get("STBENCH_PLUGINS")]))
+    env = {**os.environ, "STBENCH_PLUGINS": plugins, "OMP_NUM_THREADS": "2",
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", DRIVER, str(path)], env=env, capture_output=True, text=True,
                           timeout=600, cwd=tmp_path)
@@ -101,7 +103,8 @@ def test_an_executor_plugin_runs_an_experiment_end_to_end(tmp_path, synthetic_ro
     assert refused == 2 and "invalid choice: 'nope'" in proc.stderr and "'foreground'" in proc.stderr
     assert "'local'" in proc.stderr and "'slurm'" in proc.stderr  # the choices are the registry's
     assert (code1, code2, code3, code4) == (0, 0, 0, 0), proc.stderr[-3000:]
-    run_id, run_dir = "synthetic-temporal/TSN-ResNet18-f4", tmp_path / "out" / "synthetic-temporal" / "TSN-ResNet18-f4"
+    run_id = "synthetic-temporal/TSN-TinyResNet-f4"
+    run_dir = tmp_path / "out" / run_id
     assert "one: submitted 1, skipped 0 done" in launched
     result = validate_result(json.loads((run_dir / "result.json").read_text()))
     assert result["run_id"] == run_id and result["epochs"] == 2

@@ -10,7 +10,9 @@ import pytest
 from slurm_fixture import load_grid, synthetic_root, tiny_grid  # noqa: F401 (fixture)
 
 from benchmark.cli import main
-from benchmark.engine.rundir import read_metrics, write_json_atomic, write_state
+from benchmark.engine.atomic_io import write_json_atomic
+from benchmark.engine.metrics_jsonl import read_metrics
+from benchmark.engine.run_layout import write_state
 from benchmark.launch import format_table, launch, observe, plan_submissions
 from benchmark.launch.cluster_profile import load_profile
 from benchmark.launch.record import add_submission, submissions
@@ -25,9 +27,9 @@ def test_decisions_come_from_the_run_directories(tmp_path, synthetic_root):  # n
     dependents; never submitted -> submitted."""
     exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out"), tmp_path)
     runs = {r.run_id: r for r in exp.runs()}
-    tsn4, tsn8 = runs["synthetic-temporal/TSN-ResNet18-f4"], runs["synthetic-temporal/TSN-ResNet18-f8"]
-    tam4, tam8 = runs["synthetic-temporal/TAM-ResNet18-f4"], runs["synthetic-temporal/TAM-ResNet18-f8"]
-    tsm4, tsm8 = runs["synthetic-temporal/TSM-ResNet18-f4"], runs["synthetic-temporal/TSM-ResNet18-f8"]
+    tsn4, tsn8 = runs["synthetic-temporal/TSN-TinyResNet-f4"], runs["synthetic-temporal/TSN-TinyResNet-f8"]
+    tam4, tam8 = runs["synthetic-temporal/TAM-TinyResNet-f4"], runs["synthetic-temporal/TAM-TinyResNet-f8"]
+    tsm4, tsm8 = runs["synthetic-temporal/TSM-TinyResNet-f4"], runs["synthetic-temporal/TSM-TinyResNet-f8"]
     for r in (tsn4, tsn8):  # both done
         r.run_dir.mkdir(parents=True)
         _fake_result(r.run_dir)
@@ -82,7 +84,7 @@ def test_a_selected_run_waits_for_its_unselected_upstream(tmp_path, synthetic_ro
     """--runs 'f8 only': the f4 runs it starts from are still dependencies, not ignored."""
     exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN",)), tmp_path)
     runs = {r.run_id: r for r in exp.runs()}
-    f4, f8 = runs["synthetic-temporal/TSN-ResNet18-f4"], runs["synthetic-temporal/TSN-ResNet18-f8"]
+    f4, f8 = runs["synthetic-temporal/TSN-TinyResNet-f4"], runs["synthetic-temporal/TSN-TinyResNet-f8"]
     only_f8 = lambda r: r.run_id == f8.run_id  # noqa: E731
     views = plan_submissions(exp, [f8])[1]
     assert views[f4.run_id].state == "planned"  # the upstream is observed although not selected
@@ -96,7 +98,8 @@ def test_a_selected_run_waits_for_its_unselected_upstream(tmp_path, synthetic_ro
 
 @pytest.mark.slow
 def test_small_grid_runs_with_the_local_executor(tmp_path, synthetic_root, capsys):  # noqa: F811
-    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out"), tmp_path)
+    # two progressive chains (f4 -> f8) of two modules: 4 runs, two at a time
+    exp = load_grid(tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN", "TAM")), tmp_path)
     report = launch(exp, executor="local", parallel=2)
     assert not report.failed and not report.blocked, report
     assert sorted(report.submitted) == sorted(r.run_id for r in exp.runs())
@@ -109,12 +112,12 @@ def test_small_grid_runs_with_the_local_executor(tmp_path, synthetic_root, capsy
         assert views[run.run_id].best_top1 is not None
         assert len(submissions(run.run_dir)) == 1
     # The f8 runs started from their f4 run's checkpoint (progressive training).
-    f8 = next(r for r in exp.runs() if r.run_id.endswith("TAM-ResNet18-f8"))
-    assert f8.config["init_from"] == str(f8.run_dir.parent / "TAM-ResNet18-f4")
-    assert "TAM-ResNet18-f4" in (f8.run_dir / "log.txt").read_text()
+    f8 = next(r for r in exp.runs() if r.run_id.endswith("TAM-TinyResNet-f8"))
+    assert f8.config["init_from"] == str(f8.run_dir.parent / "TAM-TinyResNet-f4")
+    assert "TAM-TinyResNet-f4" in (f8.run_dir / "log.txt").read_text()
     # Relaunching submits nothing.
     again = launch(exp, executor="local", parallel=2)
-    assert again.submitted == [] and len(again.skipped_done) == 6
+    assert again.submitted == [] and len(again.skipped_done) == 4
 
 
 def test_cli_status_and_profiles(tmp_path, synthetic_root, capsys):  # noqa: F811
@@ -125,7 +128,7 @@ def test_cli_status_and_profiles(tmp_path, synthetic_root, capsys):  # noqa: F81
     path.write_text(yaml.safe_dump(spec))
     assert main(["status", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "synthetic-temporal/TSN-ResNet18-f4" in out and "2 runs: 2 planned" in out
+    assert "synthetic-temporal/TSN-TinyResNet-f4" in out and "2 runs: 2 planned" in out
     assert main(["status", str(path), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["state"] for r in rows] == ["planned", "planned"]

@@ -81,7 +81,8 @@ def _read_pty(fd: int, proc: subprocess.Popen, timeout: float) -> bytes:
 def test_watch_on_a_terminal_and_without_one(tmp_path, synthetic_root):  # noqa: F811
     exp_file = _experiment_file(tmp_path, synthetic_root)
     env = {**os.environ, "STBENCH_TEST_THREADS": "1"}
-    launch = subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp_file), "--parallel", "1"],
+    # --parallel 2: both runs at once, one core each (the watch shares the machine with them)
+    launch = subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp_file), "--parallel", "2"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Watch once the launch has taken a run: before that nothing is active and a watch ends at once.
     exp = load_grid(yaml.safe_load(exp_file.read_text()), tmp_path)
@@ -98,9 +99,10 @@ def test_watch_on_a_terminal_and_without_one(tmp_path, synthetic_root):  # noqa:
     assert len(frames) >= 2  # redrawn in place
     assert "[" + "#" * 30 + "] 100.0%" in frames[-1] and "ETA done" in frames[-1]
     assert "done 2" in frames[-1]
-    # Without a terminal: plain lines, no escape codes, ending at 100 %.
-    plain = subprocess.run([sys.executable, "-m", "benchmark", "status", str(exp_file), "--watch"],
-                           capture_output=True, text=True, env=env, timeout=120)
+    # Without a terminal: plain lines, no escape codes, ending at 100 %. (A finished grid's watch
+    # still waits two intervals for a next run: --interval 0.5, not the default 10 s.)
+    plain = subprocess.run([sys.executable, "-m", "benchmark", "status", str(exp_file), "--watch",
+                            "--interval", "0.5"], capture_output=True, text=True, env=env, timeout=120)
     assert plain.returncode == 0 and "\x1b" not in plain.stdout
     assert plain.stdout.strip().splitlines()[-1].startswith("tiny  [" + "#" * 30 + "] 100.0%")
 
@@ -109,7 +111,7 @@ def test_a_waiting_launch_prints_plain_progress_lines_without_a_terminal(tmp_pat
     from benchmark.cli import main
 
     exp_file = _experiment_file(tmp_path, synthetic_root)
-    assert main(["launch", str(exp_file)]) == 0
+    assert main(["launch", str(exp_file), "--parallel", "2"]) == 0
     out = capsys.readouterr().out
     assert "[1/2]" in out and "[2/2]" in out and "\x1b" not in out
     assert load_grid(yaml.safe_load(exp_file.read_text()), tmp_path).name == "tiny"

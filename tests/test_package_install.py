@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import PLUGIN_DIR
+from test_quickstart import TINY_DATA, tiny_quickstart
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +38,8 @@ def installed(tmp_path_factory):
                     str(wheel)], check=True, capture_output=True, timeout=300)
     work = base / "elsewhere"  # not the checkout: nothing may be found relative to the current folder
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    # the wheel first; then the test-only network's plugin (tests/conftest.py), nothing of the checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(PLUGIN_DIR)])}
     env.pop("STBENCH_REFERENCE_DIR", None)
     return target, work, env
 
@@ -61,7 +64,9 @@ def test_the_wheel_is_what_runs(installed):
 
 @pytest.mark.slow
 def test_plan_a_shipped_experiment_by_name(installed):
-    done = run(installed, "plan", "paper_mini_grid", "--format", "json")
+    # (without the compute estimate: profiling its models takes most of the time and reads nothing
+    # shipped; tests/test_grid_spec.py checks the estimate)
+    done = run(installed, "plan", "paper_mini_grid", "--no-estimate", "--format", "json")
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert (plan["runs"], plan["dependencies"]) == (288, 216)
@@ -85,11 +90,23 @@ def test_a_shipped_cluster_profile_by_name(installed):
 
 @pytest.mark.slow
 def test_a_reduced_quickstart_from_the_wheel(installed):
-    work = installed[1]
-    done = run(installed, "quickstart", "--out", "qs", "--train-clips", "24", "--val-clips", "8", "--epochs", "1",
-               "--no-progress")
+    """The wheel's quickstart end to end (data, the local executor's jobs importing the wheel, the
+    report) on its shipped experiment, found by name in the wheel, cut to TSN on the test-only
+    network (tests/test_quickstart.py trains the shipped experiment as it is, once)."""
+    target, work, _ = installed
+    # the shipped experiment a plain `stbench quickstart` takes, found by name in the wheel
+    done = python(installed, "from benchmark.package_data import find_yaml; "
+                             "print(find_yaml('quickstart', 'experiments'))")
+    assert done.returncode == 0, done.stderr
+    shipped = Path(done.stdout.strip())
+    assert shipped.is_relative_to(target) and shipped.name == "quickstart.yaml"
+    experiment = tiny_quickstart(work, shipped)
+    done = run(installed, "quickstart", "--out", "qs", "--experiment", str(experiment), *TINY_DATA)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "The paper's findings" in done.stdout
     results = sorted((work / "qs" / "runs").glob("*/*/result.json"))
-    assert len(results) == 10  # 5 models x 2 synthetic datasets, as the shipped quickstart experiment plans
+    assert len(results) == 2  # TSN on the 2 synthetic datasets
+    for path in results:  # trained by the wheel's code in the local executor's jobs (no git checkout there)
+        record = json.loads(path.read_text())
+        assert record["code_version"]["package"] and record["code_version"]["git_commit"] is None
     assert (work / "qs" / "report" / "index.html").is_file()

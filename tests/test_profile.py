@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from benchmark.errors import ModelError
@@ -129,7 +130,8 @@ def test_cli_models_lists_everything(capsys):
     cat = json.loads(capsys.readouterr().out)
     modules = {m["name"]: m for m in cat["modules"]}
     assert {"TSN", "TAM", "TSM", "Conv", "NLN"} <= set(modules)
-    assert modules["TSM"]["backbones"] == ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152"]
+    # the shipped ResNets, then the test-only TinyResNet (a plugin backbone: tests/conftest.py)
+    assert modules["TSM"]["backbones"] == ["ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", TINY]
     assert {"InceptionV1", "ResNet18", "ResNet34", "ResNet50", "ResNet101"} <= {b["name"] for b in cat["backbones"]}
     assert _cli(["models"]) == 0
     text = capsys.readouterr().out

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from benchmark.data.listfile import read_frame_list, read_video_list  # noqa: E402
-from benchmark.engine import rundir  # noqa: E402
+from benchmark.engine import run_layout, run_reader  # noqa: E402
 from benchmark.engine.run_config import EvalConfig, OptimConfig, RunConfig, load_run_config  # noqa: E402
 from benchmark.errors import StbenchError  # noqa: E402
 from benchmark.grid import experiment_from_dict, load_experiment  # noqa: E402
@@ -162,7 +162,7 @@ RUN_FILES = ("config.yaml", "state.json", "metrics.jsonl", "result.json", "predi
              "checkpoints/last.pt", "checkpoints/best.pt", "checkpoints/last.prev.pt")
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10),
-              st.sampled_from(list(rundir.RUN_STATES))),
+              st.sampled_from(list(run_layout.RUN_STATES))),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(
         st.sampled_from(["state", "reason", "epoch", "top1", "epochs", "best_top1", "submissions", "x"]),
         inner, max_size=4)), max_leaves=10)
@@ -187,15 +187,15 @@ def test_the_run_directory_reader_never_raises_and_names_what_it_cannot_use(file
                 path.mkdir()
             else:
                 path.write_bytes(data)
-        got = rundir.read_run(run)
-        assert got.state in rundir.RUN_STATES
-        assert (got.state == rundir.DONE) == (got.result is not None)
+        got = run_reader.read_run(run)
+        assert got.state in run_layout.RUN_STATES
+        assert (got.state == run_layout.DONE) == (got.result is not None)
         if got.result is not None:
             assert isinstance(got.result, dict) and "top1" in got.result
         for problem in got.problems:
             assert problem.split(":", 1)[0].removeprefix("checkpoints/") in {Path(n).name for n in RUN_FILES}
-            assert problem in (got.reason or "") or got.state == rundir.DAMAGED
-        assert rundir.best_top1(run, got) is None or isinstance(rundir.best_top1(run, got), int | float)
+            assert problem in (got.reason or "") or got.state == run_layout.DAMAGED
+        assert run_reader.best_top1(run, got) is None or isinstance(run_reader.best_top1(run, got), int | float)
         row = read_run_dir(run)
         assert row["state"] == got.state
         try:
@@ -204,4 +204,4 @@ def test_the_run_directory_reader_never_raises_and_names_what_it_cannot_use(file
             assert_one_line_naming(exc, str(run))
             findings = []
         assert all(f.file and f.problem for f in findings)
-        assert rundir.read_run(run) == got
+        assert run_reader.read_run(run) == got

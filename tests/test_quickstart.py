@@ -1,24 +1,76 @@
-"""End to end: a reduced ``stbench quickstart`` (tiny data, one epoch) through data → grid → local
-launch → engine → analysis, checked against the run directories it wrote."""
+"""End to end: a reduced ``stbench quickstart`` (tiny data: one step of 16 clips, one epoch) through
+data → grid → local launch → engine → analysis, checked against the run directories it wrote.
+
+This is the suite's one quickstart of the shipped experiment as it is (its ten ResNet18 runs);
+``--fresh`` starts over with the experiment cut to TSN on the test-only TinyResNet, and the wheel's
+quickstart (tests/test_package_install.py) trains that cut too.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from conftest import TINY
 
 from benchmark.cli import main
+from benchmark.package_data import find_yaml
+
+# The least a quickstart can be given: one step of the experiment's batch of 16 clips.
+TINY_DATA = ["--train-clips", "16", "--val-clips", "4", "--epochs", "1", "--no-progress"]
+
+
+def tiny_quickstart(folder: Path, shipped: Path | None = None) -> Path:
+    """The shipped quickstart experiment (or the file ``shipped``) cut to TSN without temporal
+    pooling (one run per synthetic dataset) on the test-only TinyResNet."""
+    spec = yaml.safe_load((shipped or find_yaml("quickstart", "experiments")).read_text())
+    assert spec["axes"]["backbones"] == ["ResNet18"] and "TSN" in spec["axes"]["modules"]
+    spec["axes"].update(backbones=[TINY], modules=["TSN"], tp=[False])
+    path = folder / "quickstart-tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture()
+def without_checkpoints(monkeypatch):
+    """Each quickstart run's checkpoints are deleted once the run is done (after checking they were
+    written): the ten ResNet18 runs' checkpoints take 1.9 GB, and the rest of the test reads
+    records only. The runs' ``result.json`` still make them done for a relaunch."""
+    import benchmark.cli.quickstart as cli
+
+    original, finished = cli.run_progress, []
+
+    def progress(runs, *args, **kwargs):
+        on_event = original(runs, *args, **kwargs)
+        dirs = {r.run_id: r.run_dir for r in runs}
+
+        def event(kind, run_id, detail):
+            on_event(kind, run_id, detail)
+            if kind == "done":
+                checkpoints = dirs[run_id] / "checkpoints"
+                assert {p.name for p in checkpoints.iterdir()} >= {"best.pt", "last.pt"}
+                shutil.rmtree(checkpoints)
+                finished.append(run_id)
+
+        return event
+
+    monkeypatch.setattr(cli, "run_progress", progress)
+    return finished
 
 
 @pytest.mark.slow
-def test_reduced_quickstart_end_to_end(tmp_path, capsys):
+def test_reduced_quickstart_end_to_end(tmp_path, capsys, without_checkpoints):
     out = tmp_path / "qs"
-    args = ["quickstart", "--out", str(out), "--train-clips", "48", "--val-clips", "24", "--epochs", "1",
+    args = ["quickstart", "--out", str(out), "--train-clips", "16", "--val-clips", "8", "--epochs", "1",
             "--no-progress"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "Report: " in printed and "The paper's findings" in printed
+    assert len(without_checkpoints) == 10  # each run was done, with its checkpoints written
 
     # Every planned run finished and left a valid record.
     from benchmark.engine import validate_result
@@ -77,11 +129,21 @@ def test_reduced_quickstart_end_to_end(tmp_path, capsys):
     assert all(p.stat().st_mtime == t for p, t in mtimes.items())
 
     # Other settings would silently reuse runs made with the old ones: refused, --fresh starts over
-    # and deletes only what the quickstart wrote.
+    # and deletes only what the quickstart wrote. (It starts over with the experiment cut to TSN on
+    # the test network and fewer validation clips: the old runs' directories, named by their
+    # ResNet18 models, and the old data must be gone.)
     (out / "notes.txt").write_text("mine")
     assert main(args[:-3] + ["--epochs", "2", "--no-progress"]) == 2
     assert "pass --fresh" in capsys.readouterr().err
-    assert main(args + ["--fresh"]) == 0
-    assert "submitted 10, skipped 0 done" in capsys.readouterr().out
+    fresh = ["quickstart", "--out", str(out), "--experiment", str(tiny_quickstart(tmp_path)), *TINY_DATA]
+    assert main(fresh) == 2  # another experiment is other settings too
+    assert "pass --fresh" in capsys.readouterr().err
+    assert main(fresh + ["--fresh"]) == 0
+    assert "submitted 2, skipped 0 done" in capsys.readouterr().out
     assert (out / "notes.txt").read_text() == "mine"
-    assert all(p.stat().st_mtime > t for p, t in mtimes.items())
+    assert not any(p.exists() for p in mtimes)  # the old runs were deleted, not reused
+    again = sorted((out / "runs").glob("*/*/result.json"))
+    assert [json.loads(p.read_text())["model"] for p in again] == [f"TSN-{TINY}-f8"] * 2
+    settings = json.loads((out / "quickstart.json").read_text())
+    assert settings["experiment"].endswith("quickstart-tiny.yaml") and settings["data"]["val_clips"] == 4
+    assert len(list((out / "data" / "synthetic-temporal" / "frames" / "val").iterdir())) == 4

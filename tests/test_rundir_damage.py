@@ -1,9 +1,11 @@
 """Every file of a run directory damaged in every way: status, collect, train --resume auto, launch
 and repair never show a traceback, name the file, and lose no finished work.
 
-Two tiny runs are trained once per module (one step per epoch): a finished one (through the local
-executor, as a user launches it) and an interrupted one (stopped right after its first epoch's
-checkpoint, with the files a SIGKILL leaves). Each case copies one of them and damages one file.
+Two tiny runs (TSN on the test-only TinyResNet, one step per epoch) are trained once per module: a
+finished one (through the local executor, as a user launches it) and an interrupted one (stopped
+right after its first epoch's checkpoint, with the files a SIGKILL leaves). Each case is built from
+their files: it copies one of them and damages one file; only the cases whose subject is what a
+resume or a relaunch does with the damage train (the rest read the files).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from slurm_fixture import load_grid, synthetic_root, tiny_grid  # noqa: F401 (fi
 
 from benchmark.analysis.collect import collect, done_runs
 from benchmark.cli import main as stbench_main
-from benchmark.engine import rundir, train
+from benchmark.engine import atomic_io, metrics_jsonl, run_layout, run_reader, train
 from benchmark.engine.checkpoint_policy import CheckpointPolicy
 from benchmark.engine.repair import repair
 from benchmark.launch import launch, observe
 
-pytestmark = pytest.mark.slow  # the two template runs take ~30 s; each case is a fraction of a second
+pytestmark = pytest.mark.slow  # the two template runs take a few seconds; a reading case a fraction of one
 
 FILES = ("config.yaml", "state.json", "metrics.jsonl", "result.json", "predictions.csv", "launch.json",
          "checkpoints/last.pt", "checkpoints/best.pt")
@@ -97,10 +99,10 @@ def templates(tmp_path_factory, synthetic_root):  # noqa: F811
                 train(run2.config, run2.run_dir)
         finally:
             CheckpointPolicy.end_epoch = original
-        rundir.write_state(run2.run_dir, "running", epoch=1)  # what a SIGKILL leaves
+        run_layout.write_state(run2.run_dir, "running", epoch=1)  # what a SIGKILL leaves
         (run2.run_dir / "claim.json").unlink(missing_ok=True)
         dead = {"job_id": "999999999", "executor": "local", "folder": str(base), "host": socket.gethostname()}
-        rundir.write_json_atomic(run2.run_dir / "launch.json", {"submissions": [dead]})
+        atomic_io.write_json_atomic(run2.run_dir / "launch.json", {"submissions": [dead]})
         return {"finished": finished, "interrupted": interrupted, "top1": top1}
     finally:
         torch.set_num_threads(previous)
@@ -108,7 +110,7 @@ def templates(tmp_path_factory, synthetic_root):  # noqa: F811
 
 def _link_checkpoints(src: str, dst: str) -> None:
     """Checkpoints are only ever replaced whole (atomic rename), never written in place: sharing
-    them with the template is safe and saves copying ~200 MB per case. Everything else is copied."""
+    them with the template is safe and saves copying them for each case. Everything else is copied."""
     if src.endswith(".pt"):
         os.link(src, dst)
     else:
@@ -146,7 +148,7 @@ def test_status_and_collect_name_the_damaged_file(templates, synthetic_root, tmp
                                                   which, name, kind):
     case = Case(templates, which, tmp_path, synthetic_root)
     damage(case.dir, name, kind)
-    files = rundir.read_run(case.dir)
+    files = run_reader.read_run(case.dir)
     view = observe(case.exp)[case.run.run_id]
     rc, out, _ = case.cli(capsys, "status", str(case.yaml), "--format", "json")
     assert rc == 0
@@ -187,7 +189,7 @@ def test_train_resume_auto_never_loses_finished_work(templates, synthetic_root, 
     if rc == 0:
         result = json.loads((case.dir / "result.json").read_text())
         assert result["top1"] == case.top1  # the same run, resumed or re-evaluated, not a new one
-        assert rundir.read_run(case.dir).state == "done"
+        assert run_reader.read_run(case.dir).state == "done"
     else:
         lines = err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and _named(lines[0], name), err
@@ -199,7 +201,12 @@ def test_train_resume_auto_never_loses_finished_work(templates, synthetic_root, 
         assert (case.dir / "checkpoints" / "best.pt").read_bytes() == case.best_before
 
 
-LAUNCH_CASES = [("finished", "result.json", k) for k in ("list", "non-utf8", "truncated", "empty")] + [
+# A launch acts on the reader's verdict (damaged: resubmitted) and its job re-evaluates with
+# train --resume auto: result.json's other kinds ("list", "non-utf8") are that verdict in
+# test_status_and_collect_name_the_damaged_file[...-finished] and that re-evaluation in
+# test_train_resume_auto_never_loses_finished_work[finished-result.json-...]; each launch case
+# starts a job process (seconds), so the launch cases take one torn and one empty result.
+LAUNCH_CASES = [("finished", "result.json", k) for k in ("truncated", "empty")] + [
     ("finished", "state.json", "list"), ("interrupted", "config.yaml", "non-utf8"),
     ("interrupted", "state.json", "garbage"), ("interrupted", "metrics.jsonl", "truncated"),
     ("interrupted", "launch.json", "list"), ("interrupted", "checkpoints/last.pt", "truncated"),
@@ -212,18 +219,18 @@ def test_launch_relaunches_damaged_runs_without_a_traceback(templates, synthetic
     case = Case(templates, which, tmp_path, synthetic_root)
     damage(case.dir, name, kind)
     rc, out, err = case.cli(capsys, "launch", str(case.yaml))
-    state = rundir.read_run(case.dir)
+    state = run_reader.read_run(case.dir)
     if which == "interrupted" and name == "checkpoints/last.pt":
         # the only resume point is damaged: failed, saying so in one line; nothing else is touched
         assert rc == 1 and state.state == "failed" and "last.pt" in state.reason
         assert "cannot resume: checkpoints/last.pt: truncated checkpoint" in out  # the file named, not cut off
         assert (case.dir / "checkpoints" / "best.pt").read_bytes() == case.best_before
-        assert len(rundir.read_metrics(case.dir)) == 1
+        assert len(metrics_jsonl.read_metrics(case.dir)) == 1
         return
     assert rc == 0, out + err
     assert state.state == "done" and state.result["top1"] == case.top1
     if name != "metrics.jsonl":  # (a damaged metrics.jsonl lost its lines before the launch)
-        assert [m["epoch"] for m in rundir.read_metrics(case.dir)] == [1, 2]  # each epoch trained once
+        assert [m["epoch"] for m in metrics_jsonl.read_metrics(case.dir)] == [1, 2]  # each epoch trained once
     log = (case.dir / "log.txt").read_text()
     if which == "finished" and name == "result.json":  # not retrained: evaluated again from the checkpoint
         assert log.startswith(case.log_before) and "resumed from a finished training" in log
@@ -250,11 +257,11 @@ def test_repair_fixes_what_it_can_and_deletes_nothing(templates, synthetic_root,
     lost = before - after - {Path("checkpoints/.last.pt.abc.tmp")}
     assert all((case.dir / f"{p}.damaged").exists() for p in lost), lost  # set aside, never deleted
     assert not repair(case.dir) or all(not f.fixed for f in repair(case.dir))  # nothing left to fix
-    files = rundir.read_run(case.dir)
+    files = run_reader.read_run(case.dir)
     if name == "result.json":
         assert files.state == "pending" and "re-evaluates" in files.reason
     else:
         assert files.state == "done" and files.result["top1"] == case.top1
     rc, _, err = case.cli(capsys, "launch", str(case.yaml)) if name == "result.json" else (0, "", "")
     assert rc == 0, err
-    assert rundir.read_run(case.dir).result["top1"] == case.top1
+    assert run_reader.read_run(case.dir).result["top1"] == case.top1

@@ -20,7 +20,7 @@ import yaml
 from slurm_fixture import load_grid, local_slurm, tiny_grid, wait_for  # noqa: F401
 
 from benchmark.cli import main
-from benchmark.engine.rundir import read_metrics
+from benchmark.engine.metrics_jsonl import read_metrics
 from benchmark.launch import observe
 from benchmark.launch import scheduler as sched
 from benchmark.launch.record import last_submission

@@ -45,9 +45,9 @@ def _fake_run(tmp_path, name, model_name, num_classes):
 
 
 def test_init_from_a_run_with_other_classes_loads_all_but_the_classifier(tmp_path, caplog):
-    run, source = _fake_run(tmp_path, "k400", "TAM-ResNet18-f8", 400)
+    run, source = _fake_run(tmp_path, "k400", "TAM-TinyResNet-f8", 400)
     torch.manual_seed(2)
-    model = build_model("TAM-ResNet18-f8", 101, pretrained=None)
+    model = build_model("TAM-TinyResNet-f8", 101, pretrained=None)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
     with caplog.at_level("INFO", logger="benchmark.engine"):
         init_from_run(model, run)
@@ -59,34 +59,34 @@ def test_init_from_a_run_with_other_classes_loads_all_but_the_classifier(tmp_pat
             assert torch.equal(value, fresh[key]), key  # this run's own initialisation
         else:
             assert torch.equal(value, source[key]), key  # TAM and backbone weights from the run
-    assert loaded["head.fc.weight"].shape == (101, 512)
+    assert loaded["head.fc.weight"].shape == (101, 64)
 
 
 def test_same_class_count_keeps_the_classifier_and_other_networks_stay_errors(tmp_path):
-    run, source = _fake_run(tmp_path, "f8", "TAM-ResNet18-f8", 4)
-    model = build_model("TAM-ResNet18-f16", 4, pretrained=None)  # progressive training: all weights
+    run, source = _fake_run(tmp_path, "f8", "TAM-TinyResNet-f8", 4)
+    model = build_model("TAM-TinyResNet-f16", 4, pretrained=None)  # progressive training: all weights
     init_from_run(model, run)
     assert all(torch.equal(v, source[k]) for k, v in model.state_dict().items())
     # Another module: named error, with the run's model (TAM's conv1 is the 2D conv plus its TAM).
-    with pytest.raises(ModelError, match=r"\(a TAM-ResNet18-f8 run\): checkpoint does not match the model "
+    with pytest.raises(ModelError, match=r"\(a TAM-TinyResNet-f8 run\): checkpoint does not match the model "
                                          r"\(missing in checkpoint: features.layer1.0.conv1.weight, .*"
                                          r"not in model: features.layer1.0.conv1.0.weight"):
-        init_from_run(build_model("TSN-ResNet18-f8", 10, pretrained=None), run)
+        init_from_run(build_model("TSN-TinyResNet-f8", 10, pretrained=None), run)
     # Another backbone: the classifier's input width differs too, so nothing is replaced silently.
     with pytest.raises(ModelError, match=r"checkpoint does not match the model \(missing in checkpoint: "):
-        init_from_run(build_model("TAM-ResNet50-f8", 10, pretrained=None), run)
+        init_from_run(build_model("TAM-ResNet18-f8", 10, pretrained=None), run)
 
 
 def test_with_new_classifier_only_for_a_class_count_change():
-    model = build_model("TSN-ResNet18-f4", 5, pretrained=None)
-    other = build_model("TSN-ResNet18-f4", 3, pretrained=None).state_dict()
+    model = build_model("TSN-TinyResNet-f4", 5, pretrained=None)
+    other = build_model("TSN-TinyResNet-f4", 3, pretrained=None).state_dict()
     state, classes = with_new_classifier(model, other)
     assert classes == (3, 5)
     assert torch.equal(state["head.fc.weight"], model.state_dict()["head.fc.weight"])
     assert torch.equal(state["head.fc.bias"], model.state_dict()["head.fc.bias"])
     assert all(torch.equal(state[k], other[k]) for k in other if not k.startswith("head.fc."))
-    assert with_new_classifier(model, build_model("TSN-ResNet18-f4", 5, pretrained=None).state_dict())[1] is None
-    wider = build_model("TSN-ResNet50-f4", 3, pretrained=None).state_dict()  # 2048 features, not 512
+    assert with_new_classifier(model, build_model("TSN-TinyResNet-f4", 5, pretrained=None).state_dict())[1] is None
+    wider = build_model("TSN-ResNet18-f4", 3, pretrained=None).state_dict()  # 512 features, not 64
     assert with_new_classifier(model, wider)[1] is None
 
 
@@ -128,7 +128,7 @@ def synthetic(tmp_path_factory):
 
 
 def _cfg(data, **overrides):
-    cfg = {"model": "TSN-ResNet18-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data)},
+    cfg = {"model": "TSN-TinyResNet-f4", "dataset": {"preset": "synthetic-temporal", "root": str(data)},
            "pretrained": None, "epochs": 1, "batch_size": 4, "workers": 0, "deterministic": True,
            "max_steps_per_epoch": 1, "eval": {"video_level": False}}
     cfg.update(overrides)
@@ -147,11 +147,11 @@ def test_finetune_run_from_a_run_with_other_classes(synthetic, tmp_path):
     train(_cfg(synthetic, **tune, optim={"lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0}), tmp_path / "target")
     source = torch.load(tmp_path / "source/checkpoints/best.pt", weights_only=True)["model"]
     tuned = torch.load(tmp_path / "target/checkpoints/last.pt", weights_only=True)["model"]
-    names = [n for n, _ in build_model("TSN-ResNet18-f4", 6, pretrained=None).named_parameters()]
+    names = [n for n, _ in build_model("TSN-TinyResNet-f4", 6, pretrained=None).named_parameters()]
     for name in names:
         if not name.startswith("head.fc."):
             assert torch.allclose(tuned[name], source[name], atol=1e-6), name
-    assert tuned["head.fc.weight"].shape == (6, 512) and source["head.fc.weight"].shape == (4, 512)
+    assert tuned["head.fc.weight"].shape == (6, 64) and source["head.fc.weight"].shape == (4, 64)
     recorded = yaml.safe_load((tmp_path / "target/config.yaml").read_text())
     assert (recorded["protocol"], recorded["sync_bn"], recorded["schedule"]["name"]) == ("finetune", True, "cosine")
     with pytest.raises(ConfigError, match="protocol finetune needs init_from"):

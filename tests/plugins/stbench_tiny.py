@@ -5,9 +5,16 @@ works on ResNet-18 (TSN, TAM, TSM, Conv, NLN, I3D, S3D, ...) builds on it.
 Tests whose subject is not the network's size (engine, resume, signals, DDP, launch, claims, loggers,
 status, collect, report) use it. ``tests/conftest.py`` names this file in ``STBENCH_PLUGINS`` and puts
 its folder on ``PYTHONPATH``, so child processes (submitit, torchrun, SLURM jobs) see it too.
+
+Tests whose subject is a moment of a run (a signal mid-epoch, a kill while it trains) set
+``STBENCH_TINY_DELAY_S``: each forward pass of the 2D network then first sleeps that long, so the
+moment lasts without using the CPU (a sleep changes nothing the run computes).
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 from torch import nn
 from torchvision.models.resnet import BasicBlock
@@ -18,6 +25,15 @@ from benchmark.models.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD, resne
 
 NAME = "TinyResNet"
 WIDTHS = (8, 16, 32, 64)
+DELAY_VARIABLE = "STBENCH_TINY_DELAY_S"
+
+
+def _delay(module, args) -> None:
+    """A forward pre-hook on the stem (the video models call the backbone's children, not its
+    ``forward``): sleeps ``STBENCH_TINY_DELAY_S`` seconds when set."""
+    delay = float(os.environ.get(DELAY_VARIABLE) or 0)
+    if delay > 0:
+        time.sleep(delay)
 
 
 class TinyResNet(nn.Module):
@@ -52,4 +68,6 @@ class TinyResNet(nn.Module):
 def build_tiny_resnet(pretrained=None):
     if pretrained:
         raise ModelError(f"{NAME} has no pretrained weights (a test backbone); use pretrained: null")
-    return TinyResNet()
+    net = TinyResNet()
+    net.conv1.register_forward_pre_hook(_delay)
+    return net
