@@ -11,6 +11,7 @@ import torch
 from benchmark.cli import main
 from benchmark.data import build_dataset, resolve_data_config
 from benchmark.data.decoders import DECODERS, VideoDecoder, register_decoder
+from benchmark.data.decoders.torchcodec import _video_decoder_class
 from benchmark.data.encode import write_video
 from benchmark.data.sampling import dense_train, uniform_test, uniform_train
 from benchmark.errors import ConfigError, DataError
@@ -19,11 +20,9 @@ from benchmark.errors import ConfigError, DataError
 def _torchcodec_missing() -> str | None:
     """Why the torchcodec tests cannot run here (None when they can)."""
     try:
-        from torchcodec.decoders import VideoDecoder as _  # noqa: F401
-    except ImportError:
-        return "torchcodec not installed (pip install stbench[torchcodec])"
-    except (OSError, RuntimeError) as exc:
-        return f"torchcodec cannot load the FFmpeg libraries (apt-get install ffmpeg): {str(exc)[:80]}"
+        _video_decoder_class()
+    except ConfigError as exc:
+        return str(exc)
     return None
 
 
@@ -152,3 +151,13 @@ def test_a_registered_decoder_is_used_by_the_video_format(tmp_path):
     # test positions of 4 segments of 12 frames: int(3 * (k + 1/2)) = 1, 4, 7, 10
     values = [round(float(ds[0]["video"][:, t].float().mean())) for t in range(4)]  # uint8 items
     assert values == [1, 4, 7, 10]
+
+
+def test_torchcodec_without_the_system_ffmpeg_is_one_config_error(monkeypatch):
+    """TorchCodec imports without FFmpeg and fails only at the first video: the decoder says so first."""
+    from benchmark.data.decoders import torchcodec as module
+
+    pytest.importorskip("torchcodec")
+    monkeypatch.setattr(module, "_ffmpeg_installed", lambda: False)
+    with pytest.raises(ConfigError, match=r"system FFmpeg libraries are not installed.*apt-get install ffmpeg"):
+        _video_decoder_class()

@@ -8,6 +8,8 @@ where the container stores none (WebM).
 
 from __future__ import annotations
 
+import ctypes.util
+import functools
 from pathlib import Path
 
 import torch
@@ -30,7 +32,14 @@ def _video_decoder_class():
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"dataset decoder torchcodec: cannot load TorchCodec's FFmpeg libraries "
                           f"({first[:160]}); install them: {INSTALL}") from exc
+    if not _ffmpeg_installed():  # TorchCodec loads them on first use, not on import: say so before any video
+        raise ConfigError(f"dataset decoder torchcodec: the system FFmpeg libraries are not installed ({INSTALL})")
     return TorchCodecDecoder
+
+
+@functools.cache
+def _ffmpeg_installed() -> bool:
+    return ctypes.util.find_library("avcodec") is not None
 
 
 @register_decoder("torchcodec")
