@@ -32,9 +32,12 @@ def _settled(exp):
     return views if not any(v.active for v in views.values()) else None
 
 
-def test_small_grid_on_slurm_with_requeue_and_relaunch(local_slurm, synthetic_root, tmp_path, capsys):  # noqa: F811
+def test_small_grid_on_slurm_with_requeue_and_relaunch(local_slurm, synthetic_root, tmp_path, capsys,  # noqa: F811
+                                                       monkeypatch):
     """Two runs are interrupted after their first epoch: one by ``scontrol requeue`` (SIGTERM: SLURM
     requeues it), one by SIGUSR1 (the time-limit warning: the job checkpoints and requeues itself)."""
+    # each forward pass of the jobs (they inherit this environment) sleeps, so runs outlast the interruption
+    monkeypatch.setenv("STBENCH_TINY_DELAY_S", "0.1")
     requeued_id, warned_id = "synthetic-temporal/TAM-TinyResNet-f8", "synthetic-temporal/TSN-TinyResNet-f8"
     spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN", "TAM"),
                      overrides=[{"match": {"module": ["TAM", "TSN"], "frames": 8}, "set": {"epochs": 10}}])

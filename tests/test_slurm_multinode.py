@@ -67,7 +67,9 @@ def _interrupt_after_first_epoch(run, job_id: str) -> None:
 
 
 def test_two_node_ddp_evaluates_each_sample_once_and_resumes_on_both_nodes(two_nodes, odd_val_root, tmp_path,
-                                                                          capsys):
+                                                                          capsys, monkeypatch):
+    # each forward pass of the jobs (they inherit this environment) sleeps, so the run outlasts the requeue
+    monkeypatch.setenv("STBENCH_TINY_DELAY_S", "0.15")
     spec = tiny_grid(odd_val_root, tmp_path / "out", modules=("TSN",), frames=(4,))
     spec["run"].update(epochs=EPOCHS, batch_size=2)  # one clip per rank per step
     yaml_path = tmp_path / "two-node.yaml"
