@@ -21,7 +21,6 @@ fresh random ``token``. Rules (docs/run-directory.md):
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from benchmark.engine.atomic_io import create_exclusive, write_bytes_atomic
 from benchmark.engine.liveness import process_alive, process_start
+from benchmark.engine.run_layout import now_iso
 from benchmark.errors import StbenchError
 
 CLAIM = "claim.json"
@@ -59,7 +59,7 @@ def owner(holder: str, **fields) -> dict:
     pid = os.getpid()
     return {"token": uuid.uuid4().hex, "holder": holder, "host": socket.gethostname(), "pid": pid,
             "proc_start": process_start(pid), "launch_id": None, "executor": None, "job_id": None,
-            "grant": None, **fields, "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            "grant": None, **fields, "time": now_iso()}
 
 
 def describe(claim: dict) -> str:
