@@ -1,22 +1,13 @@
 """Data layer: video files on disk -> normalised clip batches (see docs/data.md)."""
 
-from benchmark.data.dataset import BadSample, VideoDataset, build_dataset
-from benchmark.data.dataset_config import PRESETS, DataConfig, data_config_dict, preset, resolve_data_config
-from benchmark.data.formats import FormatReader, register_format
-from benchmark.data.loader import EpochSampler, VideoLoader, build_loader
+from benchmark.lazy_exports import lazy_getattr
 
-__all__ = [
-    "PRESETS",
-    "BadSample",
-    "DataConfig",
-    "EpochSampler",
-    "FormatReader",
-    "VideoDataset",
-    "VideoLoader",
-    "build_dataset",
-    "build_loader",
-    "data_config_dict",
-    "preset",
-    "register_format",
-    "resolve_data_config",
-]
+_EXPORTS = {
+    "BadSample": "dataset", "VideoDataset": "dataset", "build_dataset": "dataset",
+    "PRESETS": "dataset_config", "DataConfig": "dataset_config", "data_config_dict": "dataset_config",
+    "preset": "dataset_config", "resolve_data_config": "dataset_config",
+    "FormatReader": "formats", "register_format": "formats",
+    "EpochSampler": "loader", "VideoLoader": "loader", "build_loader": "loader",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

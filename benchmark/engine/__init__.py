@@ -1,25 +1,15 @@
 """The training and evaluation engine: one run of the grid, by the paper's protocol, into a run directory."""
 
-from benchmark.engine.protocol import protocol_defaults
-from benchmark.engine.run_config import EvalConfig, OptimConfig, RunConfig, ScheduleConfig, load_run_config
-from benchmark.engine.run_reader import run_state
-from benchmark.engine.schema import validate_metrics_line, validate_result
-from benchmark.engine.signals import EXIT_REQUEUE, RunPreempted
-from benchmark.engine.trainer import RunFailed, evaluate, train
+from benchmark.lazy_exports import lazy_getattr
 
-__all__ = [
-    "EXIT_REQUEUE",
-    "EvalConfig",
-    "OptimConfig",
-    "RunConfig",
-    "RunFailed",
-    "RunPreempted",
-    "ScheduleConfig",
-    "evaluate",
-    "load_run_config",
-    "protocol_defaults",
-    "run_state",
-    "train",
-    "validate_metrics_line",
-    "validate_result",
-]
+_EXPORTS = {
+    "protocol_defaults": "protocol",
+    "EvalConfig": "run_config", "OptimConfig": "run_config", "RunConfig": "run_config",
+    "ScheduleConfig": "run_config", "load_run_config": "run_config",
+    "run_state": "run_reader",
+    "validate_metrics_line": "schema", "validate_result": "schema",
+    "EXIT_REQUEUE": "signals", "RunPreempted": "signals",
+    "RunFailed": "trainer", "evaluate": "trainer", "train": "trainer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

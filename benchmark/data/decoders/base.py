@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # a login node reads configs without importing torch
+    import torch
 
 from benchmark.errors import ConfigError
 from benchmark.plugins import Registry

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
+if TYPE_CHECKING:  # a login node reads configs without importing torch
+    import torch
 
 from benchmark.data.listfile import Entry, read_video_list
 from benchmark.errors import ConfigError, DataError
