@@ -4,8 +4,9 @@ from pathlib import Path
 
 import torch
 
-# Two cores here: keep torch from oversubscribing when tests spawn workers.
-torch.set_num_threads(int(os.environ.get("STBENCH_TEST_THREADS", "2")))
+# Keep torch from oversubscribing the cores: each pytest-xdist worker gets its share.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(int(os.environ.get("STBENCH_TEST_THREADS", max(1, (os.cpu_count() or 2) // _WORKERS))))
 
 # The test-only backbone TinyResNet (tests/plugins/stbench_tiny.py), registered through the plugin
 # mechanism users have, in this process and in every child it starts (submitit, torchrun, SLURM).
@@ -14,3 +15,17 @@ TINY = "TinyResNet"
 sys.path.insert(0, str(PLUGIN_DIR))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
 os.environ["STBENCH_PLUGINS"] = ",".join(filter(None, ["stbench_tiny", os.environ.get("STBENCH_PLUGINS")]))
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core, at most 4 (each holds torch and spawns jobs of its own)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(items):
+    """Under ``pytest -n N --dist loadgroup``, the tests that share the one local SLURM cluster run
+    one after another on one worker."""
+    import pytest
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))

@@ -16,7 +16,7 @@ ROOT = Path(benchmark.__file__).resolve().parent
 # data → models → engine → grid + launch → analysis → quickstart → cli (shared pieces below all).
 LAYERS = {
     "benchmark": 0, "benchmark.errors": 0, "benchmark.strict_config": 0, "benchmark.plugins": 0,
-    "benchmark.package_data": 0,
+    "benchmark.package_data": 0, "benchmark.lazy_exports": 0,
     "benchmark.data": 1, "benchmark.models": 2, "benchmark.engine": 3, "benchmark.grid": 4,
     "benchmark.launch": 4.5, "benchmark.analysis": 5, "benchmark.quickstart": 6, "benchmark.cli": 7,
     "benchmark.__main__": 8,
