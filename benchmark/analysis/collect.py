@@ -22,7 +22,7 @@ from benchmark.models.naming import parse_model_name, split_model_name
 COLUMNS = [
     "dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5", "video_top1",
     "video_top5", "params", "macs_conv", "macs_all", "throughput", "epochs", "sampling", "pretrained",
-    "model_options", "init_from", "state", "reason", "run_dir",
+    "model_options", "init_from", "kind", "weights", "weights_sha256", "state", "reason", "run_dir",
 ]
 # Run settings the paper's other experiments vary (sampling: Table 3; pretrained: Table 9; model
 # options such as tam_placement: Table 6; init_from: Table 4's fine-tuning), read from the config.
@@ -111,11 +111,23 @@ def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dic
             if files.result.get(key) is not None or (key == "backbone" and key in files.result):
                 row[key] = files.result[key]
         row["throughput"] = files.result.get("throughput_clips_s")
+        row.update(_weights_identity(files.result))
         row["reason"] = files.reason  # None, or a damaged side file (predictions.csv, ...)
         return row
     if files.epoch is not None:
         row["epochs"] = files.epoch
     row["reason"] = files.reason  # the state's reason and every unreadable file, named
+    return row
+
+
+def _weights_identity(result: dict) -> dict:
+    """``kind`` (train, or test: published weights evaluated) and the published checkpoint a run
+    started from: ``source:file`` and the file's SHA-256 (result.json's ``init_weights``)."""
+    row = {"kind": result.get("kind") if isinstance(result.get("kind"), str) else "train"}
+    weights = result.get("init_weights")
+    if isinstance(weights, dict):
+        row["weights"] = f"{weights.get('source')}:{weights.get('source_file')}"
+        row["weights_sha256"] = weights.get("source_sha256")
     return row
 
 
@@ -127,7 +139,7 @@ def _tidy(rows: list[dict]) -> pd.DataFrame:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     table["tp"] = table["tp"].astype("boolean")
     for col in ("dataset", "module", "backbone", "model", "sampling", "pretrained", "model_options", "init_from",
-                "state", "reason", "run_dir"):
+                "kind", "weights", "weights_sha256", "state", "reason", "run_dir"):
         table[col] = table[col].astype(object).where(table[col].notna(), None)
     return table
 

@@ -15,7 +15,7 @@ import sys
 from benchmark import __version__
 from benchmark.errors import StbenchError
 
-COMMAND_MODULES = ("models", "data", "engine", "bench", "grid", "analysis", "quickstart")
+COMMAND_MODULES = ("models", "weights", "data", "engine", "bench", "grid", "analysis", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,12 +33,20 @@ def register(subparsers) -> None:
                    help="auto: continue from the run directory's last checkpoint (default); never: start again")
     p.set_defaults(func=_train)
 
-    t = subparsers.add_parser("test", help="evaluate a trained run with m clips x k crops per video",
+    t = subparsers.add_parser("test", help="evaluate a trained run (or published weights) with m clips x k crops per video",
                               description="Video-level evaluation of RUN_DIR's best (or last) checkpoint; "
                                           "writes test-c{m}x{k}.json, predictions-c{m}x{k}.csv/.npz and every "
                                           "view's logits (views-c{m}x{k}.npz, for the clip-count analysis: "
-                                          "accuracy for 1..m clips from one run) into RUN_DIR.")
-    t.add_argument("run_dir", metavar="RUN_DIR")
+                                          "accuracy for 1..m clips from one run) into RUN_DIR. With --weights "
+                                          "FILE --dataset D instead: evaluate an imported checkpoint (stbench "
+                                          "weights import) without training, into a new run directory of kind test.")
+    t.add_argument("run_dir", metavar="RUN_DIR", nargs="?")
+    t.add_argument("--weights", metavar="FILE", help="an stbench weights file to evaluate (instead of RUN_DIR)")
+    t.add_argument("--dataset", help="with --weights: a dataset preset name or dataset YAML")
+    t.add_argument("--out", metavar="RUN_DIR", help="with --weights: the run directory to write "
+                                                    "(default: runs/test-<dataset>-<weights file name>)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --weights: override a run config field (e.g. device=cuda, eval.batch_size=8)")
     t.add_argument("--clips", type=int, help="clips per video (default: the run's eval.clips)")
     t.add_argument("--crops", type=int, help="spatial crops per clip (default: the run's eval.crops)")
     t.add_argument("--checkpoint", choices=["best", "last"], default="best")
@@ -143,9 +151,33 @@ def _test(args: argparse.Namespace) -> int:
     from benchmark.engine import evaluate
 
     _terminal_progress()
+    if args.weights or args.run_dir is None:
+        return _test_weights(args)
     record = evaluate(args.run_dir, clips=args.clips, crops=args.crops, checkpoint=args.checkpoint,
                       average=args.average, workers=args.workers, views=args.views)
     print(json.dumps(record))
+    return 0
+
+
+def _test_weights(args: argparse.Namespace) -> int:
+    from benchmark.engine.weights_test import evaluate_weights, weights_test_config
+
+    if not args.weights or not args.dataset or args.run_dir is not None:
+        raise ConfigError("test: give RUN_DIR (a trained run), or --weights FILE --dataset DATASET (published weights)")
+    overrides: dict = {}
+    for item in args.set:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        key, text = item.split("=", 1)
+        _set_dotted(overrides, key.strip(), yaml.safe_load(text))
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    cfg = weights_test_config(args.weights, args.dataset, clips=args.clips or 1, crops=args.crops or 1, overrides=overrides)
+    from benchmark.engine.run_config import dataset_name
+
+    out = Path(args.out) if args.out else Path("runs") / f"test-{dataset_name(cfg.dataset) or 'dataset'}-{Path(args.weights).stem}"
+    result = evaluate_weights(cfg, out)
+    print(json.dumps({"run_dir": str(out), **{k: result[k] for k in ("model", "dataset", "video_top1", "video_top5")}}))
     return 0
 
 

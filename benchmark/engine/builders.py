@@ -72,13 +72,33 @@ class RunInputs:
 
         data = resolve_data_config(cfg.dataset, where)
         mean, std = input_normalization(cfg.model)
+        weights = initial_weights_file(cfg)
+        if weights is not None:  # published weights: the preprocessing their source trained with
+            from benchmark.models.published.weights_file import load_weights
+
+            source_input = load_weights(weights)["input"]
+            mean, std = tuple(source_input["mean"]), tuple(source_input["std"])
         return cls(data, cfg.num_classes or data.num_classes, parse_model_name(cfg.model), mean, std)
+
+
+def initial_weights_file(cfg: RunConfig) -> str | None:
+    """The stbench weights file (``stbench weights import``) a run starts from: ``init_from: FILE``,
+    or ``pretrained: FILE`` when FILE is one (else ``pretrained`` is a backbone's ImageNet weights)."""
+    from benchmark.models.published.weights_file import is_weights_file
+
+    for path in (cfg.init_from, cfg.pretrained):
+        if isinstance(path, str) and path not in ("imagenet", "auto") and is_weights_file(path):
+            return path
+    return None
 
 
 def build_run_model(cfg: RunConfig, num_classes: int) -> nn.Module:
     from benchmark.models import build_model
 
-    return build_model(cfg.model, num_classes, pretrained=cfg.pretrained, dropout=cfg.dropout,
+    pretrained = cfg.pretrained
+    if initial_weights_file(cfg) == pretrained:
+        pretrained = None  # a whole model's weights: loaded after building (init_from's way)
+    return build_model(cfg.model, num_classes, pretrained=pretrained, dropout=cfg.dropout,
                        inflate=cfg.inflate, **cfg.model_options)
 
 
@@ -275,8 +295,9 @@ def build_training(cfg: RunConfig, inputs: RunInputs, info: DistInfo, device: to
         model, ckpt = restored_model(cfg, inputs.num_classes, resume_from, f"resume {resume_from}")
     else:
         model = build_run_model(cfg, inputs.num_classes)
-        if cfg.init_from:
-            log.info("initialised from %s", init_from_run(model, cfg.init_from, cfg.init_checkpoint))
+        start = cfg.init_from or (initial_weights_file(cfg) if cfg.pretrained else None)
+        if start:
+            log.info("initialised from %s", init_from_run(model, start, cfg.init_checkpoint))
     parts = build_step_parts(cfg, model, info, device)
     loader = split_loader(inputs, cfg, "train", info, device, train=True, batch_size=per_rank)
     val_loader = split_loader(inputs, cfg, cfg.eval.split, info, device, train=False,

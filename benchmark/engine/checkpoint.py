@@ -207,9 +207,12 @@ def load_weights_strict(model: nn.Module, state_dict: dict, source: str) -> None
 
 
 def init_from_run(model: nn.Module, run_dir: str | Path, which: str = "best") -> Path:
-    """Initialise ``model`` from another run's ``best`` (default) or ``last`` checkpoint; a run with
-    another class count gives every weight but the classifier (fine-tuning, benchmark.engine.transfer)."""
+    """Initialise ``model`` from another run's ``best`` (default) or ``last`` checkpoint, or from an
+    stbench weights file (``stbench weights import``); another class count gives every weight but
+    the classifier (fine-tuning, benchmark.engine.transfer)."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return _init_from_weights(model, run_dir)
     if not run_dir.is_dir():
         raise ModelError(f"init_from: run directory {run_dir} does not exist")
     path = checkpoint_path(run_dir, which)
@@ -221,4 +224,17 @@ def init_from_run(model: nn.Module, run_dir: str | Path, which: str = "best") ->
         log.info("init_from %s: new classifier for %d classes (the run's had %d), every other weight loaded",
                  path, classes[1], classes[0])
     load_weights_strict(model, state, f"init_from {path}{trained_as(run_dir)}")
+    return path
+
+
+def _init_from_weights(model: nn.Module, path: Path) -> Path:
+    from benchmark.models.published.weights_file import load_weights
+
+    record = load_weights(path)
+    state, classes = with_new_classifier(unwrap(model), record["model"])
+    if classes:
+        log.info("init_from %s: new classifier for %d classes (the file's had %d), every other weight loaded",
+                 path, classes[1], classes[0])
+    load_weights_strict(model, state, f"init_from {path} ({record['model_name']} from {record['source']} "
+                                      f"{record['source_file']})")
     return path

@@ -7,12 +7,13 @@ import logging
 import torch
 
 from benchmark.engine import run_layout
-from benchmark.engine.builders import RunInputs
+from benchmark.engine.builders import RunInputs, initial_weights_file
 from benchmark.engine.environment import code_version, environment
 from benchmark.engine.meters import EpochMeter
 from benchmark.engine.run_config import RunConfig, config_to_dict, dataset_name
 from benchmark.engine.schema import SCHEMA_VERSION
 from benchmark.engine.train_state import TrainState
+from benchmark.models.published.weights_file import identity, load_weights
 
 log = logging.getLogger("benchmark.engine")
 
@@ -66,7 +67,15 @@ def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainSt
         "code_version": code_version(),
         "environment": environment(device, world_size),
         "config": config_to_dict(cfg),
+        "kind": "train",
+        "init_weights": init_weights_identity(cfg),
     }
+
+
+def init_weights_identity(cfg: RunConfig) -> dict | None:
+    """What the result keeps of the published weights a run started from (not the tensors)."""
+    path = initial_weights_file(cfg)
+    return None if path is None else {"path": str(path), **identity(load_weights(path))}
 
 
 def _profile(model: str, num_classes: int, options: dict | None = None) -> dict:

@@ -46,6 +46,8 @@ RESULT_SCHEMA: dict[str, tuple] = {
     "code_version": (dict,),
     "environment": (dict,),
     "config": (dict,),
+    "kind": (str,),  # "train" (a training run) or "test" (published weights evaluated: stbench test --weights)
+    "init_weights": (dict, type(None)),  # the stbench weights file the run started from (its identity), or null
 }
 
 CODE_VERSION_SCHEMA = {"package": (str,), "git_commit": _OPT_STR, "git_dirty": (bool, type(None))}
@@ -87,7 +89,7 @@ class SchemaError(StbenchError, ValueError):
 
 
 # Keys added after schema version 1: records written before them stay valid.
-RESULT_OPTIONAL = ("mean_class_top1",)
+RESULT_OPTIONAL = ("mean_class_top1", "kind", "init_weights")
 ENVIRONMENT_OPTIONAL = ("temporal_kernels", "host_allocator")
 
 

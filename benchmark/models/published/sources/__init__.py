@@ -1,0 +1,1 @@
+"""Checkpoint sources: each file registers one :class:`~benchmark.models.published.source.CheckpointSource`."""
