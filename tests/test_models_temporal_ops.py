@@ -118,7 +118,7 @@ def test_vmap_equals_a_loop():
     batched = torch.func.vmap(lambda c: temporal_aggregation(c, weight))(clips)
     torch.testing.assert_close(batched, torch.stack([temporal_aggregation(c, weight) for c in clips]), **EXACT)
     grads = torch.func.vmap(torch.func.grad(lambda w, c: temporal_aggregation(c, w).square().sum()), in_dims=(None, 0))(weight, clips)
-    expected = [torch.func.grad(lambda w: reference_tam(c, w).square().sum())(weight) for c in clips]
+    expected = [torch.func.grad(lambda w, c=c: reference_tam(c, w).square().sum())(weight) for c in clips]
     torch.testing.assert_close(grads, torch.stack(expected), **TIGHT)
 
 

@@ -18,7 +18,6 @@ import torch
 from benchmark.errors import ModelError
 from benchmark.models.modules.tam import TemporalAggregation
 from benchmark.models.naming import parse_model_name
-from benchmark.models.registry import BACKBONES as BACKBONE_ENTRIES
 from benchmark.models.published.source import (
     CheckpointSource,
     Renamed,
@@ -27,6 +26,7 @@ from benchmark.models.published.source import (
     state_dict_of,
     wrapped_operators,
 )
+from benchmark.models.registry import BACKBONES as BACKBONE_ENTRIES
 
 MODULES = ("TSN", "TAM", "I3D", "S3D")
 BACKBONES = ("ResNet18", "ResNet34", "ResNet50", "ResNet101", "InceptionV1")
