@@ -341,3 +341,24 @@ def test_fetch_offline_is_one_line_saying_how_to_import_a_local_file(tmp_path, m
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "offline?" in err and "stbench weights import" in err
     assert not any((tmp_path / "w").glob("*"))
+
+
+def test_the_sources_normalisation_is_used_unless_the_config_sets_one(synthetic, tmp_path):
+    from benchmark.engine.builders import RunInputs
+    from benchmark.engine.run_config import load_run_config
+
+    model = f"TSN-{TINY}-f4"
+    tiny_arp_file(tmp_path / "n.pth", model, classes=4)
+    record = import_checkpoint("arp", tmp_path / "n.pth", model)
+    record["input"] = {**record["input"], "mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}  # a source of its own
+    (tmp_path / "n.pt").write_bytes(serialize(record))
+    base = {"model": model, "dataset": {"preset": "synthetic-temporal", "root": str(synthetic)}}
+    plain = RunInputs.of(load_run_config(base))
+    assert plain.mean == (0.485, 0.456, 0.406)  # the backbone's ImageNet statistics
+    started = RunInputs.of(load_run_config({**base, "init_from": str(tmp_path / "n.pt")}))
+    assert (started.mean, started.std) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    own = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    chosen = RunInputs.of(load_run_config({**base, "init_from": str(tmp_path / "n.pt"), "normalization": own}))
+    assert (chosen.mean, chosen.std) == ((0.5,) * 3, (0.25,) * 3)
+    with pytest.raises(Exception, match=r"normalization\.std: must be positive"):
+        load_run_config({**base, "normalization": {"mean": [0, 0, 0], "std": [1, 0, 1]}})

@@ -73,7 +73,9 @@ class RunInputs:
         data = resolve_data_config(cfg.dataset, where)
         mean, std = input_normalization(cfg.model)
         weights = initial_weights_file(cfg)
-        if weights is not None:  # published weights: the preprocessing their source trained with
+        if cfg.normalization is not None:  # the config's own, over everything
+            mean, std = tuple(cfg.normalization["mean"]), tuple(cfg.normalization["std"])
+        elif weights is not None:  # published weights: the preprocessing their source trained with
             from benchmark.models.published.weights_file import load_weights
 
             source_input = load_weights(weights)["input"]

@@ -93,6 +93,8 @@ class RunConfig:
     log_every: int = 20
     loggers: list[str] = field(default_factory=list)  # live loggers (benchmark.engine.run_loggers): tensorboard
     max_steps_per_epoch: int | None = None  # cap for smoke runs; None: the whole epoch
+    normalization: dict[str, Any] | None = None  # {mean: [r, g, b], std: [r, g, b]} on 0..1 pixels; None: the
+    # backbone's ImageNet statistics, or those of the published weights the run starts from
 
     @property
     def frames(self) -> int:
@@ -134,8 +136,23 @@ def _check_positive(value: Any, where: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
 
 
+def _check_normalization(value: dict | None, where: str) -> None:
+    if value is None:
+        return
+    if set(value) != {"mean", "std"}:
+        raise ConfigError(f"{where}: normalization: expected the keys mean and std, got {', '.join(map(str, value)) or 'none'}")
+    for key in ("mean", "std"):
+        numbers = value[key]
+        if (not isinstance(numbers, list) or len(numbers) != 3
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers)):
+            raise ConfigError(f"{where}: normalization.{key}: expected three numbers (R, G, B), got {numbers!r}")
+    if min(value["std"]) <= 0:
+        raise ConfigError(f"{where}: normalization.std: must be positive, got {value['std']!r}")
+
+
 def _check_values(out: RunConfig, where: str) -> None:
     """The resolved config's ranges (``from_dict`` checks only types and choices)."""
+    _check_normalization(out.normalization, where)
     _check_positive(out.epochs, f"{where}: epochs")
     _check_positive(out.batch_size, f"{where}: batch_size")
     _check_positive(out.optim.lr, f"{where}: optim.lr")
