@@ -22,8 +22,36 @@ from benchmark.errors import ConfigError
 T = TypeVar("T")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error naming both lines
+    (PyYAML keeps the last silently: a setting edited in one place and overridden further down)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` may be overridden, that is its purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line)
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    continue
+                if first != key_node.start_mark.line:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (lines {first + 1} and {key_node.start_mark.line + 1})",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with duplicate keys refused (:class:`yaml.YAMLError` naming both lines)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; syntax errors name the file and line."""
+    """Parse a YAML file; syntax errors and duplicate keys name the file and line; an empty file
+    (nothing but blanks and comments) is said to be empty."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -33,7 +61,7 @@ def load_yaml(path: str | Path) -> Any:
         line = path.read_bytes()[:exc.start].count(b"\n") + 1
         raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
     try:
-        return yaml.safe_load(text)
+        data = parse_yaml(text)
     except RecursionError as exc:
         raise ConfigError(f"{path}: invalid YAML (nested too deeply)") from exc
     except yaml.YAMLError as exc:
@@ -41,6 +69,9 @@ def load_yaml(path: str | Path) -> Any:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{line}: invalid YAML ({problem})") from exc
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty (expected settings)")
+    return data
 
 
 def check_keys(data: Mapping[str, Any], valid: Iterable[str], where: str) -> None:

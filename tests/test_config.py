@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 
 from benchmark.errors import ConfigError
 from benchmark.strict_config import from_dict, load_yaml, to_dict
@@ -49,3 +50,42 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     path.write_text("model: a\noptim: [1, 2\nepochs: 3\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: invalid YAML"):
         load_yaml(path)
+
+
+# --------------------------------------------------------------------------- issue 23's config gaps
+def test_numeric_fields_out_of_range_are_one_line_in_train_and_in_plan(tmp_path, capsys):
+    from benchmark.cli import main
+
+    run = tmp_path / "run.yaml"
+    run.write_text("model: TSN-ResNet18-f8\ndataset: synthetic-temporal\nseed: -1\n")
+    assert main(["train", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == f"stbench train: error: {run}: seed must be in 0..4294967295, got -1"
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "n", "output": str(tmp_path / "out"), "datasets": ["synthetic-temporal"],
+                                   "axes": {"modules": ["TSN"], "backbones": ["ResNet18"], "frames": [8], "seeds": [-1]}}))
+    assert main(["plan", str(exp)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "seed must be in 0..4294967295, got -1" in err and str(exp) in err
+    for setting, value in (("optim: {weight_decay: -0.1}", "optim.weight_decay"), ("schedule: {gamma: 0}", "schedule.gamma"),
+                         ("optim: {momentum: -1}", "optim.momentum")):
+        run.write_text(f"model: TSN-ResNet18-f8\ndataset: synthetic-temporal\n{setting}\n")
+        assert main(["train", str(run)]) == 2
+        assert f"{run}: {value}: must be" in capsys.readouterr().err
+
+
+def test_duplicate_keys_and_empty_files_are_named(tmp_path, capsys):
+    from benchmark.cli import main
+
+    run = tmp_path / "run.yaml"
+    run.write_text("model: TSN-ResNet18-f8\nseed: 1\ndataset: synthetic-temporal\nseed: 2\n")
+    assert main(["train", str(run)]) == 2
+    assert f"{run}:4: invalid YAML (duplicate key 'seed' (lines 2 and 4))" in capsys.readouterr().err
+    nested = tmp_path / "exp.yaml"
+    nested.write_text("name: n\naxes:\n  modules: [TSN]\n  frames: [8]\n  modules: [TAM]\n")
+    assert main(["plan", str(nested)]) == 2
+    assert "duplicate key 'modules' (lines 3 and 5)" in capsys.readouterr().err
+    for empty in ("", "# only a comment\n\n"):
+        for command, path in (("train", run), ("plan", nested)):
+            path.write_text(empty)
+            assert main([command, str(path)]) == 2
+            assert capsys.readouterr().err.strip().endswith(f"{path}: the file is empty (expected settings)")

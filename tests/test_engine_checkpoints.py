@@ -174,6 +174,18 @@ def test_a_corrupt_last_checkpoint_resumes_from_the_previous_one_exactly(referen
     assert_same(run, reference)
 
 
+def test_a_refused_resume_keeps_the_epoch_reached(data_dir, tmp_path, monkeypatch):
+    """Both resume points unusable: the run fails saying so, and state.json still says how far it got."""
+    run = tmp_path / "run"
+    train_until_epoch(tiny(data_dir), run, 2, monkeypatch)
+    checkpoint_path(run).write_bytes(b"garbage")
+    checkpoint_path(run, "previous").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="cannot resume"):
+        train(tiny(data_dir), run)
+    state = json.loads((run / "state.json").read_text())
+    assert state["state"] == "failed" and state["epoch"] == 2 and "cannot resume" in state["reason"]
+
+
 KILL_IN_WRITE = """
 import os, sys, torch, yaml
 torch.set_num_threads(1)
@@ -264,23 +276,48 @@ def test_a_full_disk_is_one_line_naming_the_file(data_dir, tmp_path, capsys, mon
     assert state["state"] == "failed" and "last.pt: No space left on device" in state["reason"]
 
 
-def test_offline_imagenet_weights_are_one_line_saying_what_to_do(data_dir, tmp_path, capsys, monkeypatch):
-    from urllib.error import URLError
-
-    from torchvision.models._api import WeightsEnum
-
-    def offline(self, *args, **kwargs):
-        raise URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(WeightsEnum, "get_state_dict", offline)
+def _imagenet_run(data_dir, tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty cache: the weights must be fetched
     config = tmp_path / "run.yaml"
     # a torchvision backbone: the test network has no ImageNet weights to download
-    config.write_text(yaml.safe_dump(tiny(data_dir, epochs=1, pretrained="imagenet",
-                                          model="TSN-ResNet18-f4")))
+    config.write_text(yaml.safe_dump(tiny(data_dir, epochs=1, pretrained="imagenet", model="TSN-ResNet18-f4")))
+    return config
+
+
+def test_offline_imagenet_weights_are_one_line_saying_what_to_do(data_dir, tmp_path, capsys, monkeypatch):
+    import urllib.request
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    config = _imagenet_run(data_dir, tmp_path, monkeypatch)
     line = _cli_error(capsys, "train", str(config), "--run-dir", str(tmp_path / "run"))
-    assert "ImageNet weights ResNet18_Weights.IMAGENET1K_V1 could not be downloaded" in line
+    assert "could not download https://download.pytorch.org/models/resnet18-" in line
+    assert "ImageNet weights ResNet18_Weights.IMAGENET1K_V1" in line
     assert "URLError" in line and "Temporary failure in name resolution" in line
     assert "--set pretrained=/path/to/resnet18-" in line and "--set pretrained=null" in line
+
+
+def test_a_silent_network_times_out_instead_of_hanging(data_dir, tmp_path, capsys, monkeypatch):
+    """A server that accepts the connection and never answers (packets dropped): the read times out."""
+    import socket
+
+    from benchmark.models import weights
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # connections complete in the backlog; nothing is ever sent
+    monkeypatch.setattr(weights, "DOWNLOAD_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("STBENCH_WEIGHTS_MIRROR", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    config = _imagenet_run(data_dir, tmp_path, monkeypatch)
+    try:
+        line = _cli_error(capsys, "train", str(config), "--run-dir", str(tmp_path / "run"))
+    finally:
+        silent.close()
+    assert "could not download" in line and "timed out" in line and "--set pretrained=null" in line
+    assert not list((tmp_path / "torch").rglob("*.pth"))  # nothing half-written under the final name
 
 
 def test_a_non_utf8_run_config_is_one_line(tmp_path, capsys):

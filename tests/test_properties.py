@@ -205,3 +205,57 @@ def test_the_run_directory_reader_never_raises_and_names_what_it_cannot_use(file
             findings = []
         assert all(f.file and f.problem for f in findings)
         assert run_reader.read_run(run) == got
+
+
+# -- dataset YAMLs, cluster profiles, duplicate keys ----------------------------------------------------
+DATA_KEYS = _names(__import__("benchmark.data.dataset_config", fromlist=["DataConfig"]).DataConfig)
+
+
+@SETTINGS
+@given(st.one_of(raw_bytes, st.dictionaries(st.sampled_from(DATA_KEYS), values(DATA_KEYS), max_size=6).map(
+    lambda d: yaml.safe_dump(d).encode())))
+def test_dataset_file_is_a_config_or_an_error_naming_the_file(data):
+    from benchmark.data.dataset_config import resolve_data_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.yaml"
+        path.write_bytes(data)
+        try:
+            resolve_data_config(str(path))
+        except StbenchError as exc:
+            assert_one_line_naming(exc, str(path), "data.yaml")
+
+
+PROFILE_KEYS = ["name", "executor", "partition", "account", "qos", "gpus_per_node", "cpus_per_task", "mem_gb",
+                "timeout_min", "nodes", "array_parallelism", "setup", "additional_parameters", "signal_delay_s"]
+
+
+@SETTINGS
+@given(st.one_of(raw_bytes, st.dictionaries(st.sampled_from(PROFILE_KEYS), values(PROFILE_KEYS), max_size=6).map(
+    lambda d: yaml.safe_dump(d).encode())))
+def test_cluster_profile_is_a_profile_or_an_error_naming_the_file(data):
+    from benchmark.launch.cluster_profile import load_profile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cluster.yaml"
+        path.write_bytes(data)
+        try:
+            load_profile(path)
+        except StbenchError as exc:
+            assert_one_line_naming(exc, str(path), "cluster.yaml")
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(RUN_KEYS), min_size=2, max_size=6), st.data())
+def test_a_key_written_twice_is_an_error_naming_it_and_both_lines(keys, data):
+    from benchmark.strict_config import load_yaml
+
+    twice = data.draw(st.sampled_from(keys))
+    lines = [f"{k}: 1" for k in dict.fromkeys(keys)] + [f"{twice}: 2"]
+    first = lines.index(f"{twice}: 1") + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "run.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(StbenchError) as info:
+            load_yaml(path)
+    assert f"duplicate key '{twice}' (lines {first} and {len(lines)})" in str(info.value)

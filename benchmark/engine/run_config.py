@@ -153,6 +153,11 @@ def _check_normalization(value: dict | None, where: str) -> None:
 def _check_values(out: RunConfig, where: str) -> None:
     """The resolved config's ranges (``from_dict`` checks only types and choices)."""
     _check_normalization(out.normalization, where)
+    if not 0 <= out.seed < 2**32:  # what numpy's and torch's seeding accept
+        raise ConfigError(f"{where}: seed must be in 0..{2**32 - 1}, got {out.seed!r}")
+    _check_positive(out.optim.momentum, f"{where}: optim.momentum", allow_zero=True)
+    _check_positive(out.optim.weight_decay, f"{where}: optim.weight_decay", allow_zero=True)
+    _check_positive(out.schedule.gamma, f"{where}: schedule.gamma")
     _check_positive(out.epochs, f"{where}: epochs")
     _check_positive(out.batch_size, f"{where}: batch_size")
     _check_positive(out.optim.lr, f"{where}: optim.lr")

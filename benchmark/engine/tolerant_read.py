@@ -13,6 +13,7 @@ import yaml
 
 from benchmark.engine.atomic_io import loads
 from benchmark.engine.run_layout import CONFIG, PREDICTIONS_HEADER
+from benchmark.strict_config import parse_yaml
 
 _ZIP_TAIL = 22 + 65535  # a zip's end-of-directory record lies within this many last bytes
 
@@ -76,7 +77,7 @@ def read_config(run_dir: str | Path) -> tuple[dict, str | None]:
     if text is None:
         return {}, why and f"{CONFIG}: unreadable ({why.split(': ', 1)[-1]})"
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except (ValueError, RecursionError, yaml.YAMLError) as exc:
         return {}, f"{CONFIG}: unreadable ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
     return (data, None) if isinstance(data, dict) else ({}, f"{CONFIG}: not a mapping")

@@ -122,8 +122,10 @@ class _Trainer:
         if done is not None:
             return done
         with run_logging(d, info.is_main):
-            if info.is_main:
-                run_layout.write_state(d, "running", epoch=0)
+            if info.is_main:  # the epochs finished before (a refused resume must not record fewer)
+                self.epoch_done = max((m["epoch"] for m in metrics_jsonl.read_metrics(d)
+                                       if isinstance(m.get("epoch"), int)), default=0)
+                run_layout.write_state(d, "running", epoch=self.epoch_done)
             try:
                 with determinism(self.cfg, self.device):
                     return self._train(resume)

@@ -7,6 +7,7 @@ or any convolution inflated, so the checkpoint keys are exactly torchvision's.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -34,20 +35,28 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in data.items()}
 
 
+DOWNLOAD_TIMEOUT_S = 30.0  # to connect, and between two reads
+
+
 def _download_imagenet(imagenet) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet weights (from torch's cache, else downloaded); any failure (offline
-    node, proxy, truncated download) is one line saying how to go on without the network."""
+    """torchvision's ImageNet weights (from torch's cache, else downloaded into it with connect and
+    read timeouts: torch's own download has none, and hangs on a network that drops packets); any
+    failure (offline node, proxy, truncated download) is one line saying how to go on without the
+    network."""
+    from benchmark.models.published.download import download
+
+    url = getattr(imagenet, "url", "")
+    hint = (f"the ImageNet weights {imagenet}: fetch {url or 'the file'} where there is network and give it as a local file "
+            f"(--set pretrained=/path/to/{Path(url).name or 'weights.pth'}, or put it into "
+            "$TORCH_HOME/hub/checkpoints/), or train from scratch with --set pretrained=null")
+    if url:
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+        download(url, cached, timeout=DOWNLOAD_TIMEOUT_S, hint=hint)  # kept when already there
     try:
         return imagenet.get_state_dict(progress=False)
-    except Exception as exc:  # noqa: BLE001 - URLError, HTTPError, OSError, a corrupt cached file, ...
-        url = getattr(imagenet, "url", "")
+    except Exception as exc:  # noqa: BLE001 - a corrupt cached file, ...
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise ModelError(
-            f"the ImageNet weights {imagenet} could not be downloaded ({type(exc).__name__}: {why}); "
-            f"fetch {url or 'the file'} where there is network and give it as a local file "
-            f"(--set pretrained=/path/to/{Path(url).name or 'weights.pth'}, or put it into "
-            "$TORCH_HOME/hub/checkpoints/), or train from scratch with --set pretrained=null"
-        ) from exc
+        raise ModelError(f"the ImageNet weights {imagenet} could not be loaded ({type(exc).__name__}: {why}); {hint}") from exc
 
 
 def load_backbone_weights(model: nn.Module, pretrained, *, imagenet, ignore: tuple[str, ...] = ()) -> nn.Module:

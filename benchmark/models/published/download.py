@@ -31,8 +31,15 @@ def resolved_url(url: str) -> str:
     return mirror.rstrip("/") + "/" + name
 
 
-def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float = 30.0) -> Path:
-    """``url`` into ``dest`` (a file path); an existing ``dest`` with the right checksum is kept."""
+OFFLINE_HINT = ("offline? fetch the file where there is network and import it: stbench weights import SOURCE FILE "
+                f"--model NAME --out OUT (or set {MIRROR_VARIABLE} to a folder or server holding it)")
+
+
+def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float = 30.0,
+             hint: str = OFFLINE_HINT) -> Path:
+    """``url`` into ``dest`` (a file path); an existing ``dest`` with the right checksum is kept.
+    ``timeout``: seconds to connect and between two reads (a network that drops packets silently
+    fails then, instead of hanging)."""
     url = resolved_url(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256):
@@ -49,9 +56,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float 
         shutil.move(tmp, dest)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise ModelError(f"could not download {url} ({type(exc).__name__}: {str(reason)[:120]}); offline? fetch the "
-                         f"file where there is network and import it: stbench weights import SOURCE FILE --model NAME "
-                         f"--out OUT (or set {MIRROR_VARIABLE} to a folder or server holding it)") from exc
+        raise ModelError(f"could not download {url} ({type(exc).__name__}: {str(reason)[:120]}); {hint}") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
