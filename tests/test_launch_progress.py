@@ -115,3 +115,32 @@ def test_a_waiting_launch_prints_plain_progress_lines_without_a_terminal(tmp_pat
     out = capsys.readouterr().out
     assert "[1/2]" in out and "[2/2]" in out and "\x1b" not in out
     assert load_grid(yaml.safe_load(exp_file.read_text()), tmp_path).name == "tiny"
+
+
+@pytest.mark.slow
+def test_wait_returns_when_another_processs_runs_end_and_says_which_failed(tmp_path, synthetic_root, capsys):  # noqa: F811
+    """``launch && collect`` from a second shell: ``wait`` blocks while the first shell's launch
+    trains, whoever owns the runs, and its exit status says whether every run is done."""
+    from benchmark.cli import main
+
+    broken = {"match": {"module": "TAM"}, "set": {"batch_size": 64}}  # more than the training set: fails in its job
+    spec = tiny_grid(synthetic_root, tmp_path / "out", modules=("TSN", "TAM"), frames=(4,), overrides=[broken])
+    exp_file = tmp_path / "tiny.yaml"
+    exp_file.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "STBENCH_TEST_THREADS": "1", "STBENCH_TINY_DELAY_S": "0.2"}
+    launch = subprocess.Popen([sys.executable, "-m", "benchmark", "launch", str(exp_file), "--parallel", "2"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    exp = load_grid(spec, tmp_path)
+    wait_for(lambda: any(v.active for v in status(exp).values()), 120, "the launch to start")
+    assert main(["wait", str(exp_file), "--interval", "0.5"]) == 1
+    out = capsys.readouterr().out
+    states = {v.run_id: v.state for v in status(exp).values()}
+    assert sorted(states.values()) == ["done", "failed"]  # nothing was still running when wait returned
+    failed = next(r for r, s in states.items() if s == "failed")
+    assert f"1 of 2 runs done; 1 failed ({failed})" in out.strip().splitlines()[-1]
+    launch.wait(timeout=120)
+    # only the run that can succeed: launch --wait returns 0 once it is done (here: at once)
+    spec["overrides"], spec["axes"]["modules"] = [], ["TSN"]
+    exp_file.write_text(yaml.safe_dump(spec))
+    assert main(["launch", str(exp_file), "--wait"]) == 0
+    assert capsys.readouterr().out.strip().endswith("tiny: all 1 runs done")

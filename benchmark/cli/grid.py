@@ -40,7 +40,17 @@ def register(subparsers) -> None:
     p.add_argument("--parallel", type=int, default=1, help="local executor: runs at the same time (default 1)")
     p.add_argument("--hold", action="store_true", help="slurm: submit held (release with 'scontrol release')")
     p.add_argument("--runs", default=None, metavar="GLOB", help="only the runs whose id matches, e.g. 'mini-ssv2/TAM-*'")
+    p.add_argument("--wait", action="store_true",
+                   help="then wait until every run of the experiment is finished, whoever launched it (as stbench wait)")
     p.set_defaults(func=_launch)
+
+    p = subparsers.add_parser("wait", help="block until every run of an experiment is finished, whoever launched it",
+                              description="Shows the progress view of status --watch until no run is queued or "
+                                          "running; exits 0 when every run is done, 1 when one failed or is left "
+                                          "undone (so 'stbench wait EXP && stbench collect EXP' collects finished runs).")
+    p.add_argument("experiment")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
+    p.set_defaults(func=_wait)
 
     p = subparsers.add_parser("status", help="table of an experiment's runs: state, epoch, top-1, job, reason")
     p.add_argument("experiment")
@@ -137,10 +147,21 @@ def _launch(args) -> int:
         print(f"  {run_id}: not started here, owned by {owner}")
     for run_id, what in report.waiting.items():
         print(f"  {run_id}: not submitted, waits for {what}; launch again once it is done")
+    if args.wait:  # every run, this launch's and other launches' alike
+        from benchmark.cli.progress import wait
+
+        return wait(exp, interval=1.0)
     if report.waited:  # the runs have ended: show how
         print(format_table(status(exp)))
         return 1 if report.failed or report.blocked else 0
     return 0
+
+
+def _wait(args) -> int:
+    from benchmark.cli.progress import wait
+    from benchmark.grid import load_experiment
+
+    return wait(load_experiment(args.experiment), args.interval)
 
 
 def _status(args) -> int:

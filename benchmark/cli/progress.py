@@ -105,3 +105,27 @@ def watch(exp, interval: float, stream=None) -> int:
             time.sleep(min(interval, QUIET_S) if quiet_since is not None else interval)
     except KeyboardInterrupt:
         return 0
+
+
+def wait(exp, interval: float, stream=None) -> int:
+    """``stbench wait``: the watch view until no run is queued or running, whoever launched them;
+    then one line on how the grid ended. 0 when every run is done; 1 when one failed (or was
+    damaged, cancelled, blocked) or is left undone with nothing running it."""
+    from benchmark.engine.run_layout import DONE
+    from benchmark.launch import status
+
+    stream = stream or sys.stdout
+    watch(exp, interval, stream)
+    views = status(exp)
+    undone = {}
+    for v in views.values():
+        if v.state != DONE:
+            undone.setdefault(v.state, []).append(v.run_id)
+    if not undone:
+        stream.write(f"{exp.name}: all {len(views)} runs done\n")
+        return 0
+    parts = [f"{len(ids)} {state} ({', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''})"
+             for state, ids in sorted(undone.items())]
+    stream.write(f"{exp.name}: {len(views) - sum(map(len, undone.values()))} of {len(views)} runs done; "
+                 f"{'; '.join(parts)}; nothing is running them now\n")
+    return 1
