@@ -13,8 +13,6 @@ from benchmark.models.published.matching import assemble
 from benchmark.models.published.source import SOURCES
 from benchmark.models.published.weights_file import FORMAT, sha256_of
 
-CLASSIFIER = "head.fc.weight"
-
 
 def read_checkpoint(path: Path) -> object:
     """The file's objects, loaded without running pickled code (``weights_only``)."""
@@ -25,6 +23,16 @@ def read_checkpoint(path: Path) -> object:
     except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, pickled classes
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ModelError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from exc
+
+
+def classifier_key(model) -> str | None:
+    """The weight of the model's last linear layer: its classifier (``head.fc`` on the 2D and 3D
+    networks, ``classifier.fc`` on SlowFast and X3D, ...)."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            last = name
+    return None if last is None else f"{last}.weight"
 
 
 def _skeleton(model_name: str, num_classes: int):
@@ -50,12 +58,13 @@ def import_checkpoint(source_name: str, path: str | Path, model_name: str, num_c
         held = ", ".join(sorted(tensors)[:4])
         raise ModelError(f"{where}: not a {source.name} checkpoint of this model: none of the file's keys "
                          f"({held}, ...) is one {source.name}'s code gives {spec.name} ({source.description})")
+    classifier = classifier_key(model)
     if num_classes is None:
-        if CLASSIFIER not in renamed:
+        if classifier not in renamed:
             raise ModelError(f"{where}: no classifier found to size the model; give --classes")
-        num_classes = int(renamed[CLASSIFIER].value.shape[0])
+        num_classes = int(renamed[classifier].value.shape[0])
         model = _skeleton(spec.name, num_classes)
-    state = assemble(renamed, tensors, model.state_dict(), where)
+    state = assemble(renamed, tensors, model.state_dict(), where, classifier=classifier)
     return {
         "format": FORMAT, "model": state, "model_name": spec.name, "num_classes": num_classes,
         "source": source.name, "source_file": path.name, "source_sha256": sha256_of(path),

@@ -10,29 +10,29 @@ import torch
 from benchmark.errors import ModelError
 from benchmark.models.published.source import Renamed
 
-CLASSIFIER_SUFFIXES = ("head.fc.weight", "head.fc.bias")
-
 
 def _few(keys: list[str], limit: int = 4) -> str:
     return f"{', '.join(keys[:limit])}{f' and {len(keys) - limit} more' if len(keys) > limit else ''} ({len(keys)})"
 
 
-def _check_shapes(renamed: Mapping[str, Renamed], target: Mapping[str, torch.Tensor], where: str) -> None:
+def _check_shapes(renamed: Mapping[str, Renamed], target: Mapping[str, torch.Tensor], where: str,
+                  classifier: str | None) -> None:
     for key, item in renamed.items():
         want = tuple(target[key].shape)
         got = tuple(item.value.shape)
         if got == want:
             continue
         hint = ""
-        if key.endswith(CLASSIFIER_SUFFIXES):
+        if classifier is not None and key in (classifier, classifier.removesuffix("weight") + "bias"):
             hint = f"; the file's classifier has {got[0]} classes: import with --classes {got[0]} (fine-tuning replaces it)"
         raise ModelError(f"{where}: shape mismatch for {key} (from {', '.join(item.sources)}): "
                          f"file {got}, model {want}{hint}")
 
 
 def assemble(renamed: Mapping[str, Renamed], file_tensors: Mapping[str, torch.Tensor],
-             target: Mapping[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
-    """The state dict for a model whose own state dict is ``target``. Older files lack BatchNorm's
+             target: Mapping[str, torch.Tensor], where: str, classifier: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict for a model whose own state dict is ``target`` (``classifier``: its weight's
+    key, for the hint on a class-count mismatch). Older files lack BatchNorm's
     ``num_batches_tracked`` counters (not learned): those start at 0, as in a fresh model."""
     unknown = sorted(k for k in renamed if k not in target)
     if unknown:
@@ -44,7 +44,7 @@ def assemble(renamed: Mapping[str, Renamed], file_tensors: Mapping[str, torch.Te
         parts = [f"file tensors with no place in the model: {_few(unexpected)}"] if unexpected else []
         parts += [f"model tensors the file does not provide: {_few(missing)}"] if missing else []
         raise ModelError(f"{where}: the file does not match the model ({'; '.join(parts)})")
-    _check_shapes(renamed, target, where)
+    _check_shapes(renamed, target, where, classifier)
     state = {key: item.value.detach().to("cpu", target[key].dtype).clone() for key, item in renamed.items()}
     for key, value in target.items():
         state.setdefault(key, torch.zeros(value.shape, dtype=value.dtype))  # num_batches_tracked (target may be on meta)

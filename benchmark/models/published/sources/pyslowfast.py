@@ -17,9 +17,14 @@ stages ``s1`` (stem) to ``s5``, pathway ``p`` of a stage ``pathway{p}_stem`` / `
 * X3D: the stem is ``s1.pathway0_stem.{conv_xy (1×3×3), conv (5×1×1 depthwise), bn}``; a block's SE is
   ``branch2.se.{fc1,fc2}`` (every other block, from the first); the head is ``head.{conv_5,conv_5_bn,
   lin_5,projection}`` (``head.lin_5_bn`` only with ``X3D.BN_LIN5``, which stbench's X3D lacks).
-  The layout is one to one with stbench's X3D, res2's projection BN included.
+  The layout is one to one with stbench's X3D, res2's projection BN included. Widths are
+  ``round(DIM_C1 × WIDTH_FACTOR × 2^stage)`` to whole channels (``slowfast/models/utils.round_width``,
+  divisor 1): equal to stbench's at the released XS/S/M/L (factor 2), but an XL built natively
+  (2.9) is 35/35/70/139/278 wide where stbench's X3D-XL is 32/32/72/136/280 (multiples of 8, as
+  pytorchvideo's ``create_x3d``, which PySlowFast's ``PTVX3D`` uses); PySlowFast released no XL.
 * ir-CSN (``PTVCSN``) and the other ``PTV*`` models keep pytorchvideo's ``blocks.N`` layout under
-  ``model.``: renamed as the ``pytorchvideo`` source does (see there). PySlowFast builds no ip-CSN.
+  ``model.`` (its model zoo's files, loaded by pytorchvideo's hub, without it): renamed as the
+  ``pytorchvideo`` source does (see there). PySlowFast builds no ip-CSN.
 
 The preprocessing is PySlowFast's default (mean 0.45, std 0.225 on [0, 1] RGB); the crop is 224 for
 SlowFast, CSN and X3D-M (X3D-XS/S train at 160, X3D-L at 312: ``DATA.TRAIN_CROP_SIZE``). In eval mode
@@ -35,11 +40,8 @@ import re
 from benchmark.errors import ModelError
 from benchmark.models.published.source import CheckpointSource, Renamed, register_source, state_dict_of
 from benchmark.models.published.sources.pytorchvideo import (
-    CSN,
     KINETICS_INPUT,
     PATHWAYS,
-    SLOWFAST,
-    X3D,
     Rules,
     _i,
     block_counts,
@@ -52,6 +54,7 @@ from benchmark.models.published.sources.pytorchvideo import (
     rename_layout,
 )
 
+HOSTED = ("SlowFast*", "X3D-*", "CSN-ResNet101/152")
 _BRANCH = {"0": "a", "1": "a_bn", "3": "b", "4": "b_bn", "6": "c", "7": "c_bn"}
 _X3D_PARTS = {"expand.0": "branch2.a", "expand.1": "branch2.a_bn", "channelwise": "branch2.b", "bn": "branch2.b_bn",
               "se.reduce": "branch2.se.fc1", "se.expand": "branch2.se.fc2", "project.0": "branch2.c",
@@ -83,11 +86,13 @@ RULES: dict[str, Rules] = {
 
 def native_kind(file_tensors) -> tuple[str, str]:
     """What a native PySlowFast model the file holds: (family or description, the key that shows it)."""
-    for key, kind in (("s1.pathway1_stem.conv.weight", "slowfast"), ("s1.pathway0_stem.conv_xy.weight", "x3d"),
-                      ("s1.pathway0_stem.conv.weight", "a single-pathway ResNet (C2D, I3D or Slow)")):
-        if key in file_tensors:
-            return kind, key
-    return "a model of another family (e.g. MViT)", sorted(file_tensors)[0]
+    keys = sorted(file_tensors)
+    for pattern, kind in ((r"s1\.pathway1_|s\d_fuse\.", "slowfast"), (r"s1\.pathway0_stem\.conv_xy\.|head\.(conv|lin)_5", "x3d"),
+                          (r"s\d\.pathway0_", "a single-pathway ResNet (C2D, I3D or Slow)")):
+        for key in keys:
+            if re.match(pattern, key):
+                return kind, key
+    return "a model of another family (e.g. MViT)", keys[0]
 
 
 def _check_expressible(file_tensors, where: str) -> None:
@@ -102,8 +107,9 @@ def _check_expressible(file_tensors, where: str) -> None:
 
 
 def rename(file_tensors, model, model_name: str, where: str) -> dict[str, Renamed]:
-    if any(k.startswith("model.blocks.") for k in file_tensors):  # a PTV* model: pytorchvideo's layout
-        return rename_layout(file_tensors, model, model_name, where, prefix="model.")
+    for prefix in ("model.", ""):  # a PTV* model (or a pytorchvideo model zoo file): pytorchvideo's layout
+        if any(k.startswith(prefix + "blocks.") for k in file_tensors):
+            return rename_layout(file_tensors, model, model_name, where, prefix=prefix)
     _check_expressible(file_tensors, where)
     kind, evidence = native_kind(file_tensors)
     check_family(kind, evidence, model_name, where)
@@ -120,7 +126,26 @@ def rename(file_tensors, model, model_name: str, where: str) -> dict[str, Rename
             out[key] = Renamed(file_tensors[src], (src,))
     if fam == "slowfast":
         check_temporal_kernels(out, target, model_name, where)
+    if fam == "x3d":
+        _check_x3d_widths(file_tensors, target, model_name, where)
     return out
+
+
+def _check_x3d_widths(file_tensors, target, model_name: str, where: str) -> None:
+    """Stem and stage widths: PySlowFast's native X3D rounds ``DIM_C1`` × ``WIDTH_FACTOR`` to whole
+    channels, stbench's X3D (as pytorchvideo's ``create_x3d``) to multiples of 8; they agree at
+    ``WIDTH_FACTOR`` 2 (XS-L) and differ for XL (2.9: 35/70/139/278 against 32/72/136/280)."""
+    stem = "s1.pathway0_stem.conv_xy.weight"
+    if stem not in file_tensors:
+        return  # the assembly names what is missing
+    stages = sorted({int(m[1]) for k in file_tensors if (m := re.match(r"s(\d)\.pathway0_res0\.branch2\.c\.weight", k))})
+    got = [file_tensors[stem].shape[0]] + [file_tensors[f"s{s}.pathway0_res0.branch2.c.weight"].shape[0] for s in stages]
+    want = [target["stem.0.weight"].shape[0]] + [target[f"stages.{s - 2}.0.project.0.weight"].shape[0]
+                                                  for s in stages if f"stages.{s - 2}.0.project.0.weight" in target]
+    if got != want:
+        raise ModelError(f"{where}: {stem}: an X3D of stem/stage widths {'/'.join(map(str, got))}, stbench's "
+                         f"{model_name} has {'/'.join(map(str, want))} (PySlowFast's native X3D rounds DIM_C1 x "
+                         "WIDTH_FACTOR to whole channels, stbench's to multiples of 8 as pytorchvideo's create_x3d)")
 
 
 def hosts(model_name: str) -> str | None:
@@ -130,7 +155,7 @@ def hosts(model_name: str) -> str | None:
     if fam == "ipcsn":
         return (f"PySlowFast has no {model_name}: it builds CSN only through pytorchvideo's create_csn (PTVCSN), "
                 "which is ir-CSN")
-    return f"PySlowFast has no {model_name} that stbench hosts (it fills {', '.join(SLOWFAST + X3D + CSN)})"
+    return f"PySlowFast has no {model_name} (stbench hosts its SlowFast, X3D and ir-CSN: {', '.join(HOSTED)})"
 
 
 register_source(CheckpointSource(

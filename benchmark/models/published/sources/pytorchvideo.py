@@ -25,7 +25,8 @@ loads too; PySlowFast's ``PTV*`` wrappers save the same keys under ``model.``). 
   ip-CSN builder.
 
 The slow frames, the head's pooling window and the normalisation (mean 0.45, std 0.225 on [0, 1] RGB,
-as PySlowFast's defaults) are inputs, not weights: stbench's SlowFast takes ``x[:, :, ::α]`` where
+as PySlowFast's defaults; the recorded crop, 224, is SlowFast's, CSN's and x3d_m's: x3d_xs/s use 160,
+x3d_l 312) are inputs, not weights: stbench's SlowFast takes ``x[:, :, ::α]`` where
 PySlowFast's loader takes ``linspace(0, T-1, T/α)`` frames (0, 4, 8, 13, ... for 32 frames), and
 stbench pools globally where the official heads pool a fixed window (the training crop's).
 """
@@ -127,20 +128,20 @@ FAMILY_NAMES = {"slowfast": "SlowFast", "x3d": "X3D", "csn": "ir-CSN", "ipcsn": 
 
 def ptv_kind(file_tensors: Mapping[str, torch.Tensor], prefix: str = "") -> tuple[str, str]:
     """What model a pytorchvideo-layout file holds: (family or description, the key that shows it)."""
-    keys = [k[len(prefix):] for k in file_tensors if k.startswith(prefix)]
-    for key, kind in (("blocks.0.multipathway_blocks.0.conv.weight", "slowfast"),
-                      ("blocks.0.conv.conv_t.weight", "x3d")):
-        if key in keys:
-            return kind, prefix + key
+    keys = sorted(k[len(prefix):] for k in file_tensors if k.startswith(prefix))
+    for pattern, kind in ((r"blocks\.\d+\.multipathway_", "slowfast"), (r"blocks\.0\.conv\.conv_[tx]|blocks\.\d+\.pool\.pre_conv", "x3d")):
+        for key in keys:
+            if re.match(pattern, key):
+                return kind, prefix + key
     for key in keys:
         if re.fullmatch(r"blocks\.\d+\.res_blocks\.\d+\.branch2\.conv_b\.conv_t\.weight", key):
             return "an R(2+1)D network", prefix + key
-    if "blocks.0.conv.weight" in keys:
+    if any(k.startswith("blocks.0.") for k in keys):
         for key in keys:
             if re.fullmatch(r"blocks\.\d+\.res_blocks\.\d+\.branch2\.conv_b\.weight", key):
                 channelwise = file_tensors[prefix + key].shape[1] == 1
                 return ("csn" if channelwise else "a 3D ResNet with dense 3x3 convs (C2D, I3D or Slow)"), prefix + key
-    return "a model of another family", prefix + (sorted(keys)[0] if keys else "")
+    return "a model of another family", prefix + (keys[0] if keys else "")
 
 
 def check_family(kind: str, evidence: str, model_name: str, where: str) -> None:
@@ -250,7 +251,7 @@ def hosts(model_name: str) -> str | None:
     if fam == "ipcsn":
         return (f"pytorchvideo has no {model_name}: its create_csn builds ir-CSN only (no 1x1x1 conv before the "
                 "channel-wise one)")
-    return (f"pytorchvideo's hub has no {model_name} that stbench hosts (it fills {', '.join(SLOWFAST + X3D + CSN)})")
+    return f"pytorchvideo has no {model_name} (stbench hosts its SlowFast, X3D and ir-CSN: SlowFast*, X3D-*, CSN-ResNet101/152)"
 
 
 def rename(file_tensors, model, model_name: str, where: str) -> dict[str, Renamed]:
