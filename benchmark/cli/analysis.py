@@ -93,7 +93,26 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from benchmark.analysis.mlflow_export import export_mlflow
+
+    report = export_mlflow(args.source, tracking_uri=args.tracking_uri, experiment=args.experiment)
+    print(f"{report.tracking_uri}: experiment {report.experiment!r}: {len(report.created)} runs created, "
+          f"{len(report.updated)} updated")
+    return 0
+
+
 def register(subparsers) -> None:
+    e = subparsers.add_parser("export", help="write runs into a tracker (MLflow)",
+                              description="Export every run of a results folder or experiment into an MLflow "
+                                          "tracking store: params, per-epoch and final metrics, tags, files. "
+                                          "Idempotent (runs are found again by their run directory). Run it from "
+                                          "one process (the login node), never from many jobs at once.")
+    e.add_argument("tracker", choices=("mlflow",))
+    e.add_argument("source", metavar="SOURCE", help="a results folder or an experiment YAML")
+    e.add_argument("--tracking-uri", help="default: sqlite:///SOURCE_FOLDER/mlflow.db")
+    e.add_argument("--experiment", help="the MLflow experiment (default: the source's name)")
+    e.set_defaults(func=cmd_export)
     p = subparsers.add_parser("collect", help="one tidy row per run (CSV or parquet)",
                               description="Collect run results into one tidy table: one row per run with its state.")
     _add_source(p)

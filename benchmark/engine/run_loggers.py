@@ -9,6 +9,7 @@ named in ``STBENCH_PLUGINS``.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,21 @@ class RunLogger:
 
     def close(self) -> None:
         """Flush and release files; called once, also when the run fails or is pre-empted."""
+
+
+def flat_config(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``a.b`` keys with scalar values (trackers' hyper-parameters are flat:
+    TensorBoard's hparams, MLflow's params, W&B's config); other values as their text."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_config(value, f"{name}."))
+        elif isinstance(value, (bool, numbers.Number, str)):
+            out[name] = value
+        elif value is not None:
+            out[name] = str(value)
+    return out
 
 
 LOGGERS: Registry[type[RunLogger]] = Registry("logger", ("benchmark.engine.loggers",), ConfigError)

@@ -6,24 +6,10 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from benchmark.engine.run_loggers import RunLogger, register_logger
+from benchmark.engine.run_loggers import RunLogger, flat_config, register_logger
 from benchmark.errors import ConfigError
 
 FOLDER = "tensorboard"
-
-
-def _flat(prefix: str, mapping: dict[str, Any]) -> dict[str, Any]:
-    """Nested config → ``a.b`` keys with scalar values (TensorBoard's hparams take scalars and strings)."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flat(f"{name}.", value))
-        elif isinstance(value, (bool, numbers.Number, str)):
-            out[name] = value
-        elif value is not None:
-            out[name] = str(value)
-    return out
 
 
 @register_logger("tensorboard")
@@ -50,7 +36,7 @@ class TensorBoardLogger(RunLogger):
     def finish(self, config: dict[str, Any], result: dict[str, Any]) -> None:
         metrics = {f"final/{k}": result[k] for k in ("top1", "top5", "video_top1", "mean_class_top1")
                    if isinstance(result.get(k), numbers.Number)}
-        self.writer.add_hparams(_flat("", config), metrics, run_name=".")
+        self.writer.add_hparams(flat_config(config), metrics, run_name=".")
 
     def close(self) -> None:
         self.writer.close()
