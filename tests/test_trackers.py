@@ -62,6 +62,7 @@ def test_export_three_runs_to_a_fresh_sqlite_store_and_again(three_runs, capsys)
         assert run.data.metrics["final_params"] > 0 and "final_video_top1" in run.data.metrics
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"result.json", "config.yaml", "predictions.csv", "metrics.jsonl"} <= artifacts
+        assert run.info.artifact_uri.startswith((three_runs / ".mlflow-artifacts").as_uri())  # beside the store
     assert cli(["export", "mlflow", str(three_runs)]) == 0
     assert "0 runs created, 3 updated" in capsys.readouterr().out
     again = client.search_runs([experiment.experiment_id])

@@ -48,6 +48,14 @@ def default_tracking_uri(source: str | Path) -> str:
     return f"sqlite:///{(folder / 'mlflow.db').absolute()}"
 
 
+def _artifacts(uri: str) -> str | None:
+    """A SQLite store keeps its artifacts beside it (MLflow's default is ./mlruns in whatever folder
+    the command ran from); a server decides for itself."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / ".mlflow-artifacts").absolute().as_uri()
+    return None
+
+
 def _experiment_output(path: Path) -> Path:
     from benchmark.grid import load_experiment
 
@@ -70,7 +78,7 @@ def export_mlflow(source: str | Path, tracking_uri: str | None = None, experimen
     name = experiment or Path(source).stem
     client = _client(uri)
     found = client.get_experiment_by_name(name)
-    experiment_id = found.experiment_id if found else client.create_experiment(name)
+    experiment_id = found.experiment_id if found else client.create_experiment(name, artifact_location=_artifacts(uri))
     report = ExportReport(uri, name)
     for _, row in table.iterrows():
         run_dir = Path(row["run_dir"])

@@ -183,12 +183,13 @@ def best_top1(run_dir: str | Path, files: RunFiles | None = None) -> float | Non
 
 
 def find_run_dirs(folder: str | Path) -> list[Path]:
-    """Every run directory below ``folder`` (one holding any of ``RUN_FILES``), sorted."""
+    """Every run directory below ``folder`` (one holding any of ``RUN_FILES``), sorted. Hidden
+    folders are not searched (a tracker's copies of run files, e.g. ``.mlflow-artifacts/``)."""
     found = []
     for root, dirs, files in os.walk(Path(folder)):
         if any(name in files for name in RUN_FILES):
             found.append(Path(root))
             dirs[:] = []  # a run directory's checkpoints/ holds no further runs
         else:
-            dirs.sort()
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
     return sorted(found)
