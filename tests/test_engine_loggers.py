@@ -75,8 +75,8 @@ def test_mean_class_accuracy_in_the_result_equals_the_predictions(logged_run):
 
 
 def test_an_unknown_or_missing_logger_is_one_line(data_dir, tmp_path):
-    with pytest.raises(ConfigError, match=r"loggers: unknown logger 'wandb' \(choices: tensorboard"):
-        load_run_config(config(data_dir, loggers=["wandb"]))
+    with pytest.raises(ConfigError, match=r"loggers: unknown logger 'neptune' \(choices: mlflow, tensorboard, wandb"):
+        load_run_config(config(data_dir, loggers=["neptune"]))
     # Without the tensorboard package the run stops with one line naming the extra.
     code = textwrap.dedent(f"""
         import sys, builtins
