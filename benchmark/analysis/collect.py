@@ -22,7 +22,8 @@ from benchmark.models.naming import parse_model_name, split_model_name
 COLUMNS = [
     "dataset", "module", "backbone", "tp", "frames", "seed", "model", "top1", "top5", "video_top1",
     "video_top5", "params", "macs_conv", "macs_all", "throughput", "epochs", "sampling", "pretrained",
-    "model_options", "init_from", "kind", "weights", "weights_sha256", "state", "reason", "run_dir",
+    "model_options", "init_from", "kind", "weights", "weights_sha256", "train_videos", "train_fingerprint",
+    "val_videos", "val_fingerprint", "classes_fingerprint", "protocol_fingerprint", "state", "reason", "run_dir",
 ]
 # Run settings the paper's other experiments vary (sampling: Table 3; pretrained: Table 9; model
 # options such as tam_placement: Table 6; init_from: Table 4's fine-tuning), read from the config.
@@ -112,6 +113,7 @@ def read_run_dir(run_dir: str | Path, planned_config: dict | None = None) -> dic
                 row[key] = files.result[key]
         row["throughput"] = files.result.get("throughput_clips_s")
         row.update(_weights_identity(files.result))
+        row.update(_comparison_identity(files.result))
         row["reason"] = files.reason  # None, or a damaged side file (predictions.csv, ...)
         return row
     if files.epoch is not None:
@@ -131,15 +133,31 @@ def _weights_identity(result: dict) -> dict:
     return row
 
 
+def _comparison_identity(result: dict) -> dict:
+    """The data and protocol fingerprints of result.json (absent in older records)."""
+    row: dict[str, Any] = {}
+    data = result.get("data") if isinstance(result.get("data"), dict) else {}
+    for split in ("train", "val"):
+        part = data.get(split)
+        if isinstance(part, dict):
+            row[f"{split}_videos"], row[f"{split}_fingerprint"] = part.get("videos"), part.get("fingerprint")
+    row["classes_fingerprint"] = data.get("classes_fingerprint")
+    protocol = result.get("protocol")
+    if isinstance(protocol, dict):
+        row["protocol_fingerprint"] = protocol.get("fingerprint")
+    return row
+
+
 def _tidy(rows: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("top1", "top5", "video_top1", "video_top5", "throughput"):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
-    for col in ("frames", "seed", "params", "macs_conv", "macs_all", "epochs"):
+    for col in ("frames", "seed", "params", "macs_conv", "macs_all", "epochs", "train_videos", "val_videos"):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     table["tp"] = table["tp"].astype("boolean")
     for col in ("dataset", "module", "backbone", "model", "sampling", "pretrained", "model_options", "init_from",
-                "kind", "weights", "weights_sha256", "state", "reason", "run_dir"):
+                "kind", "weights", "weights_sha256", "train_fingerprint", "val_fingerprint", "classes_fingerprint",
+                "protocol_fingerprint", "state", "reason", "run_dir"):
         table[col] = table[col].astype(object).where(table[col].notna(), None)
     return table
 

@@ -69,7 +69,22 @@ def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainSt
         "config": config_to_dict(cfg),
         "kind": "train",
         "init_weights": init_weights_identity(cfg),
+        **comparison_identity(cfg, inputs, ("train", cfg.eval.split)),
     }
+
+
+def comparison_identity(cfg: RunConfig, inputs: RunInputs, splits: tuple[str, ...]) -> dict:
+    """``data`` (the videos of each split used) and ``protocol`` (benchmark.engine.identity); a
+    finished run is never lost because a list could not be read again: the reason is kept instead."""
+    from benchmark.engine.identity import data_identity, protocol_identity
+
+    weights = init_weights_identity(cfg)
+    try:
+        data = data_identity(inputs.data, dict.fromkeys(splits))
+    except Exception as exc:  # noqa: BLE001 - a list moved or deleted since the run started
+        log.warning("could not fingerprint the data of %s: %s", cfg.model, exc)
+        data = {"error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}
+    return {"data": data, "protocol": protocol_identity(cfg, inputs.data, inputs.spec.frames, weights)}
 
 
 def init_weights_identity(cfg: RunConfig) -> dict | None:

@@ -48,6 +48,8 @@ RESULT_SCHEMA: dict[str, tuple] = {
     "config": (dict,),
     "kind": (str,),  # "train" (a training run) or "test" (published weights evaluated: stbench test --weights)
     "init_weights": (dict, type(None)),  # the stbench weights file the run started from (its identity), or null
+    "data": (dict,),  # per split used: videos, fingerprint, malformed; classes_fingerprint (engine/identity.py)
+    "protocol": (dict,),  # frames, sampling, test views, crop, resize, pretraining, epochs, batch, lr, schedule, amp
 }
 
 CODE_VERSION_SCHEMA = {"package": (str,), "git_commit": _OPT_STR, "git_dirty": (bool, type(None))}
@@ -89,7 +91,7 @@ class SchemaError(StbenchError, ValueError):
 
 
 # Keys added after schema version 1: records written before them stay valid.
-RESULT_OPTIONAL = ("mean_class_top1", "kind", "init_weights")
+RESULT_OPTIONAL = ("mean_class_top1", "kind", "init_weights", "data", "protocol")
 ENVIRONMENT_OPTIONAL = ("temporal_kernels", "host_allocator")
 
 
