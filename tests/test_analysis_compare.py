@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from test_analysis_fixtures import make_run
 
@@ -113,3 +114,52 @@ def test_paired_correctness_matches_videos_by_index(tmp_path):
     (b / "predictions.csv").write_text("index,video\n0,a\n")
     with pytest.raises(DataError, match="missing column"):
         paired_correctness([a], [b])
+
+
+def _edit_result(run, **changes):
+    import json
+
+    record = json.loads((run / "result.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            record.pop(key)
+        else:
+            record[key] = value
+    (run / "result.json").write_text(json.dumps(record))
+
+
+def test_a_verdict_only_where_data_and_protocol_match(tmp_path, capsys):
+    """TAM on a copy of the val set that lost 10 videos, TSM under another protocol, I3D from an
+    older stbench: no verdict for any of them, each saying what differs; --allow names a difference
+    compared across on purpose."""
+    import json
+
+    ds = "synthetic-temporal"
+    tam, i3d = _paired(600, a_only=90, b_only=10, seed=1)
+    make_run(tmp_path, "TSN-ResNet18-f8", ds, top1=40.0)
+    a = make_run(tmp_path, "TAM-ResNet18-f8", ds, top1=100 * tam[10:].mean(), correct=tam[10:])
+    record = json.loads((a / "result.json").read_text())
+    record["data"]["val"] = {"videos": 590, "fingerprint": "val-lost-10", "malformed": 0, "skipped": None}
+    _edit_result(a, data=record["data"])
+    # predictions.csv names the 590 videos it kept: v0010.mp4 ... (fixture names by position)
+    rows = (a / "predictions.csv").read_text().splitlines()
+    (a / "predictions.csv").write_text("\n".join([rows[0]] + [r.replace(f"v{i:04d}", f"v{i + 10:04d}")
+                                                              for i, r in enumerate(rows[1:])]) + "\n")
+    b = make_run(tmp_path, "I3D-ResNet18-f8", ds, top1=100 * i3d.mean(), correct=i3d)
+    _edit_result(b, data=None, protocol=None)  # an older record
+    t = make_run(tmp_path, "TSM-ResNet18-f8", ds, top1=100 * tam.mean(), correct=tam)
+    _edit_result(t, protocol={**record["protocol"], "test_views": "10x3", "fingerprint": "p1"})
+    by = compare_modules(collect(tmp_path), "TAM", ["I3D", "TSM"], resamples=500).set_index("against")
+    assert by.loc["I3D", "verdict"].startswith("no verdict: val sets unknown (a result.json older")
+    tsm = by.loc["TSM"]
+    assert tsm["verdict"].startswith("no verdict: val sets differ: 590 vs 600 videos, 0 only in A, 10 only in B")
+    assert "protocols differ: test_views 1x1 vs 10x3" in tsm["verdict"] and pd.isna(tsm["ci_low"])
+    allowed = compare_modules(collect(tmp_path), "TAM", ["TSM"], resamples=500, allow={"val", "protocol"}).iloc[0]
+    assert "significant" in allowed["verdict"] and "compared across allowed differences: protocol, val" in allowed["verdict"]
+    assert main(["compare", str(tmp_path), "--module", "TAM", "--against", "TSM", "--allow", "data,protocol",
+                 "--resamples", "500"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("comparing across differences on purpose: classes, protocol, train, val (--allow)")
+    assert "audit: val sets differ: 590 vs 600 videos" in out
+    assert main(["compare", str(tmp_path), "--module", "TAM", "--against", "TSM", "--allow", "colour"]) == 2
+    assert "--allow: unknown dimension 'colour'" in capsys.readouterr().err

@@ -30,6 +30,11 @@ def result_record(model: str, dataset: str, top1: float, *, seed: int = 0, param
         "environment": {"python": "3.11", "torch": "2", "torchvision": None, "av": None, "platform": "linux",
                         "hostname": "h", "device": "cpu", "cuda": None, "world_size": 1},
         "config": {"model": model, "dataset": dataset, "seed": seed},
+        "data": {"dataset": dataset, "num_classes": 10, "classes_fingerprint": "c0ffee0000000000",
+                 "train": {"videos": 1000, "fingerprint": f"train-{dataset}", "malformed": 0, "skipped": None},
+                 "val": {"videos": 600, "fingerprint": f"val-{dataset}", "malformed": 0, "skipped": None}},
+        "protocol": {"frames": int(frames), "sampling": "uniform", "test_views": "1x1", "epochs": epochs,
+                     "fingerprint": "p0"},
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchmark.analysis.audit import cell_identity, differences
 from benchmark.analysis.bootstrap import paired_bootstrap, paired_correctness
 from benchmark.analysis.collect import done_runs
 from benchmark.analysis.phi_psi import model_metrics
@@ -27,14 +28,17 @@ def _per_model(done: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([
         {"module": key[0], **dict(zip(CELL, key[1:])), "top1": rows["top1"].mean(), "seeds": len(rows),
          "params": float(rows["params"].dropna().mean()) if rows["params"].notna().any() else np.nan,
-         "macs": macs(rows), "run_dirs": [d for d in rows["run_dir"] if isinstance(d, str)]}
+         "macs": macs(rows), "run_dirs": [d for d in rows["run_dir"] if isinstance(d, str)],
+         "identity": cell_identity(rows)}
         for key, rows in groups
     ])
 
 
 def compare_modules(table: pd.DataFrame, new: str, against: list[str], *, resamples: int = 10000,
-                    seed: int = 0) -> pd.DataFrame:
-    """One row per (matched cell, other module): accuracies, Φ/Ψ, cost ratios, bootstrap CI, verdict."""
+                    seed: int = 0, allow: set[str] | frozenset = frozenset()) -> pd.DataFrame:
+    """One row per (matched cell, other module): accuracies, Φ/Ψ, cost ratios, the audit (which of
+    data and protocol differ), bootstrap CI and a verdict, given only where the audit finds nothing
+    that ``allow`` does not name."""
     done = done_runs(table)
     modules = sorted(set(done["module"].dropna()))
     if new not in modules:
@@ -61,11 +65,19 @@ def compare_modules(table: pd.DataFrame, new: str, against: list[str], *, resamp
                         "diff": cell.top1 - o["top1"],
                         "params_ratio": cell.params / o["params"] if o["params"] else np.nan,
                         "macs_ratio": cell.macs / o["macs"] if o["macs"] else np.nan})
-            row.update(_significance(cell.run_dirs, o["run_dirs"], resamples, seed))
+            differ = differences(cell.identity, o["identity"], cell.run_dirs, o["run_dirs"])
+            blocking = {d: t for d, t in differ.items() if d not in allow}
+            row["audit"] = "; ".join(differ.values()) or "data and protocol match"
+            if blocking:
+                row["verdict"] = "no verdict: " + "; ".join(blocking.values()) + " (compare --allow DIM to compare anyway)"
+            else:
+                row.update(_significance(cell.run_dirs, o["run_dirs"], resamples, seed))
+                if differ:
+                    row["verdict"] += f" [compared across allowed differences: {', '.join(sorted(differ))}]"
             rows.append(row)
     columns = ["dataset", "backbone", "frames", "tp", "module", "against", "top1", "against_top1", "diff",
                "pred_diff", "ci_low", "ci_high", "n_videos", "phi", "against_phi", "psi", "against_psi", "params_ratio",
-               "macs_ratio", "verdict"]
+               "macs_ratio", "audit", "verdict"]
     out = pd.DataFrame(rows, columns=columns)
     out.attrs["absent"] = absent  # asked for but never finished in this source: said, not hidden
     return out
@@ -106,6 +118,7 @@ def format_comparison(comparison: pd.DataFrame) -> str:
                            if not pd.isna(val))
         lines.append(
             f"{setting}: {r.module} {r.top1:.2f} vs {r.against} {r.against_top1:.2f} (clip-level top-1, Δ {r.diff:+.2f}); "
+            f"audit: {r.audit}; "
             f"Φ {_f(r.phi)} vs {_f(r.against_phi)}, Ψ {_f(r.psi)} vs {_f(r.against_psi)}"
             + (f"; {ratios}" if ratios else "") + f"; {r.verdict}"
         )

@@ -84,7 +84,13 @@ def cmd_compare(args) -> int:
     against = [m.strip() for m in args.against.split(",") if m.strip()]
     if not against:
         raise ConfigError("--against: give at least one module, e.g. I3D,S3D,TAM,TSM")
-    comparison = compare_modules(_collect(args), args.module, against, resamples=args.resamples, seed=args.seed)
+    from benchmark.analysis.audit import allowed_dimensions
+
+    allow = allowed_dimensions(args.allow)
+    comparison = compare_modules(_collect(args), args.module, against, resamples=args.resamples, seed=args.seed,
+                                 allow=allow)
+    if allow:
+        print(f"comparing across differences on purpose: {', '.join(sorted(allow))} (--allow)")
     if args.out:
         from benchmark.analysis.collect import write_table
 
@@ -142,4 +148,6 @@ def register(subparsers) -> None:
     p.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
     p.add_argument("--out", metavar="FILE", help="also write the comparison as .csv or .parquet")
+    p.add_argument("--allow", metavar="DIM[,DIM]",
+                   help="give a verdict across these differences: val, train, classes, protocol (data = the first three)")
     p.set_defaults(func=cmd_compare)

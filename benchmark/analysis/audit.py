@@ -1,0 +1,100 @@
+"""What two cells of a comparison hold equal: the validation and training videos (the lists'
+fingerprints), the class list, and the protocol (result.json's ``data`` and ``protocol``, written by
+benchmark.engine.identity). A verdict is given only where they match, or where the user allowed a
+named difference on purpose (``compare --allow``)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.engine.tolerant_read import read_json_checked
+
+DIMENSIONS = ("val", "train", "classes", "protocol")
+ALIASES = {"data": ("val", "train", "classes")}
+FINGERPRINTS = {"val": "val_fingerprint", "train": "train_fingerprint", "classes": "classes_fingerprint",
+                "protocol": "protocol_fingerprint"}
+LABELS = {"val": "val sets", "train": "training sets", "classes": "class lists", "protocol": "protocols"}
+
+
+def allowed_dimensions(text: str | None) -> set[str]:
+    """``--allow val,protocol`` (``data`` = val, train and classes); an unknown name is one line."""
+    from benchmark.errors import ConfigError
+
+    out: set[str] = set()
+    for name in filter(None, (t.strip() for t in (text or "").split(","))):
+        if name not in DIMENSIONS and name not in ALIASES:
+            raise ConfigError(f"--allow: unknown dimension {name!r} (choices: {', '.join(DIMENSIONS + tuple(ALIASES))})")
+        out.update(ALIASES.get(name, (name,)))
+    return out
+
+
+def cell_identity(rows: pd.DataFrame) -> dict:
+    """The fingerprints a cell's runs share (a tuple of the distinct ones; empty when not recorded)."""
+    out = {}
+    for dim, column in FINGERPRINTS.items():
+        values = rows[column].dropna().unique().tolist() if column in rows else []
+        missing = column not in rows or rows[column].isna().any()
+        out[dim] = tuple(sorted(values)) + (("unknown",) if missing else ())
+    out["val_videos"] = tuple(sorted(rows["val_videos"].dropna().unique().tolist())) if "val_videos" in rows else ()
+    return out
+
+
+def differences(a: dict, b: dict, runs_a: list[str], runs_b: list[str]) -> dict[str, str]:
+    """Dimension -> what differs, for every dimension not shown to match."""
+    out = {}
+    for dim in DIMENSIONS:
+        fa, fb = a[dim], b[dim]
+        if fa == fb and len(fa) == 1 and fa[0] != "unknown":
+            continue
+        if "unknown" in fa or "unknown" in fb:
+            out[dim] = f"{LABELS[dim]} unknown (a result.json older than its data and protocol records)"
+        elif len(fa) > 1 or len(fb) > 1:
+            out[dim] = f"{LABELS[dim]} differ between the seeds of one side"
+        elif dim == "val":
+            out[dim] = _val_difference(a, b, runs_a, runs_b)
+        elif dim == "protocol":
+            out[dim] = _protocol_difference(runs_a, runs_b)
+        else:
+            out[dim] = f"{LABELS[dim]} differ"
+    return out
+
+
+def _val_difference(a: dict, b: dict, runs_a: list[str], runs_b: list[str]) -> str:
+    na, nb = (a["val_videos"][0] if a["val_videos"] else "?"), (b["val_videos"][0] if b["val_videos"] else "?")
+    text = f"val sets differ: {na:,} vs {nb:,} videos" if isinstance(na, int) and isinstance(nb, int) \
+        else f"val sets differ: {na} vs {nb} videos"
+    va, vb = _videos(runs_a), _videos(runs_b)
+    if va is not None and vb is not None:
+        text += f", {len(va - vb):,} only in A, {len(vb - va):,} only in B"
+    return text
+
+
+def _videos(runs: list[str]) -> set[str] | None:
+    """The evaluated videos of a cell's first run with predictions (predictions.csv's ``video``)."""
+    for run in runs:
+        path = Path(run) / "predictions.csv"
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                return {row["video"] for row in csv.DictReader(f) if row.get("video")}
+        except (OSError, UnicodeDecodeError, KeyError, csv.Error):
+            continue
+    return None
+
+
+def _protocol_difference(runs_a: list[str], runs_b: list[str]) -> str:
+    pa, pb = _protocol(runs_a), _protocol(runs_b)
+    if pa is None or pb is None:
+        return "protocols differ"
+    fields = [k for k in pa if k not in ("fingerprint", "code") and pa.get(k) != pb.get(k)]
+    return "protocols differ: " + ", ".join(f"{k} {pa.get(k)} vs {pb.get(k)}" for k in fields)
+
+
+def _protocol(runs: list[str]) -> dict | None:
+    for run in runs:
+        data, _ = read_json_checked(Path(run) / "result.json")
+        if isinstance(data, dict) and isinstance(data.get("protocol"), dict):
+            return data["protocol"]
+    return None
