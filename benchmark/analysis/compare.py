@@ -13,6 +13,7 @@ from benchmark.analysis.audit import cell_identity, differences
 from benchmark.analysis.bootstrap import paired_bootstrap, paired_correctness
 from benchmark.analysis.collect import done_runs
 from benchmark.analysis.phi_psi import model_metrics
+from benchmark.analysis.seeds import seed_matrices, two_level_bootstrap
 from benchmark.errors import DataError
 
 CELL = ["dataset", "backbone", "frames", "tp"]
@@ -90,11 +91,17 @@ def _significance(runs_new: list[str], runs_other: list[str], resamples: int, se
     have_other = [r for r in runs_other if (Path(r) / "predictions.csv").is_file()]
     if not have or not have_other:
         return {"verdict": "no per-video predictions: significance not tested"}
-    a, b = paired_correctness(have, have_other)
-    result = paired_bootstrap(a, b, resamples=resamples, seed=seed)
+    if len(have) > 1 or len(have_other) > 1:  # several seeds: their noise is in the interval too
+        a, b = seed_matrices(have, have_other)
+        result = two_level_bootstrap(a, b, resamples=resamples, seed=seed)
+        over = f"over {len(have)} vs {len(have_other)} seeds and their videos"
+    else:
+        a, b = paired_correctness(have, have_other)
+        result = paired_bootstrap(a, b, resamples=resamples, seed=seed)
+        over = "one seed each: videos resampled"
     # The test runs on the saved per-video predictions (the final evaluation: video level when the run
     # evaluated several views), which need not be the clip-level best-epoch top-1 shown beside it.
-    where = "per-video predictions of the final evaluation"
+    where = f"per-video predictions of the final evaluation, {over}"
     if result.significant:
         verdict = f"significant: {'better' if result.diff > 0 else 'worse'} on the {where} ({result.describe()})"
     else:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from benchmark.errors import ConfigError, StbenchError
+
 
 class _ExecutorNames:
     """The executor registry's names as argparse choices, read only when ``--executor`` is given
@@ -29,6 +31,11 @@ def register(subparsers) -> None:
     p.add_argument("--no-estimate", action="store_true", help="skip the compute estimate (profiles every model)")
     p.add_argument("--summary", action="store_true", help="only the totals, not one line per run")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--detect", type=float, metavar="POINTS",
+                   help="say how many seeds per cell detect a top-1 difference of POINTS (5%% test, 80%% power), "
+                        "from the seed spread of the repeated runs in --seeds-from")
+    p.add_argument("--seeds-from", metavar="SOURCE",
+                   help="--detect: earlier runs whose seeds measure the spread (default: the experiment's own output)")
     p.set_defaults(func=_plan)
 
     p = subparsers.add_parser("launch", help="submit the runs that are not done (idempotent)")
@@ -73,11 +80,34 @@ def _init_label(run) -> str:
     return str(run.config.get("pretrained") or "random")
 
 
+def _seeds_for(exp, detect: float, source: str | None) -> str:
+    """One line: the seeds per cell that detect ``detect`` points, from measured seed spread."""
+    from benchmark.analysis.collect import collect, done_runs
+    from benchmark.analysis.seeds import pooled_sd, seed_spread, seeds_needed
+
+    source = source or str(exp.output)
+    try:
+        spread = seed_spread(done_runs(collect(source)))
+    except StbenchError:
+        spread = None
+    if spread is None or spread.empty:
+        return (f"--detect {detect:g}: no repeated runs (one cell, several seeds) in {source} to measure the seed "
+                "spread from; run a few cells with seeds: [0, 1, 2] first, or name them with --seeds-from")
+    sd = pooled_sd(spread)
+    return (f"--detect {detect:g}: {seeds_needed(sd, detect)} seeds per cell detect a {detect:g}-point top-1 difference "
+            f"(two-sided 5% test, 80% power), from a seed SD of {sd:.2f} points pooled over {len(spread)} cells "
+            f"with repeated runs in {source}")
+
+
 def _plan(args) -> int:
     from benchmark.grid import load_experiment
     from benchmark.grid.estimate import estimate, human
 
     exp = load_experiment(args.experiment)
+    if args.detect is not None:
+        if args.detect <= 0:
+            raise ConfigError(f"--detect: the difference to detect must be positive, got {args.detect:g}")
+        print(_seeds_for(exp, args.detect, args.seeds_from))
     runs = exp.runs()
     deps = exp.dependencies()
     estimates = None
