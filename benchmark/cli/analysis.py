@@ -91,11 +91,34 @@ def cmd_compare(args) -> int:
                                  allow=allow)
     if allow:
         print(f"comparing across differences on purpose: {', '.join(sorted(allow))} (--allow)")
+    if args.at_cost:
+        return _compare_at_cost(args, against)
     if args.out:
         from benchmark.analysis.collect import write_table
 
         write_table(comparison, args.out)
     print(format_comparison(comparison))
+    return 0
+
+
+def _compare_at_cost(args, against: list[str]) -> int:
+    from benchmark.analysis.at_cost import matched_cost
+    from benchmark.analysis.collect import done_runs
+    from benchmark.analysis.measured_cost import load_bench
+
+    bench = load_bench(args.bench) if args.bench else None
+    rows = matched_cost(done_runs(_collect(args)), args.module, against, args.at_cost, bench)
+    if args.out:
+        from benchmark.analysis.collect import write_table
+
+        write_table(rows, args.out)
+    if rows.empty:
+        print(f"no finished {args.module} runs with a {args.at_cost} figure")
+    for r in rows.itertuples():
+        where = f"{r.dataset} {r.model} at {args.at_cost} {r.cost:.4g}"
+        other = (f"{r.against} {r.against_top1_at_cost:.2f} at the same cost, Δ {r.diff:+.2f}"
+                 if r.note == "" else f"{r.against}: {r.note}")
+        print(f"{where}: top-1 {r.top1:.2f} vs {other}")
     return 0
 
 
@@ -150,4 +173,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="FILE", help="also write the comparison as .csv or .parquet")
     p.add_argument("--allow", metavar="DIM[,DIM]",
                    help="give a verdict across these differences: val, train, classes, protocol (data = the first three)")
+    p.add_argument("--at-cost", choices=("macs", "latency", "memory"),
+                   help="accuracy at matched cost: each module's top-1 curve over its frames/backbones, "
+                        "interpolated at the new module's costs (latency/memory need --bench)")
+    p.add_argument("--bench", action="append", default=[], metavar="FILE",
+                   help="--at-cost latency|memory: measured figures from 'stbench bench --out'; repeatable")
     p.set_defaults(func=cmd_compare)
