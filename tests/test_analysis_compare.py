@@ -163,3 +163,23 @@ def test_a_verdict_only_where_data_and_protocol_match(tmp_path, capsys):
     assert "audit: val sets differ: 590 vs 600 videos" in out
     assert main(["compare", str(tmp_path), "--module", "TAM", "--against", "TSM", "--allow", "colour"]) == 2
     assert "--allow: unknown dimension 'colour'" in capsys.readouterr().err
+
+
+def test_the_report_names_the_runs_that_differ_from_the_rest_of_their_tables(tmp_path):
+    import json
+
+    ds = "synthetic-temporal"
+    make_run(tmp_path, "TSN-ResNet18-f8", ds, top1=40.0)
+    make_run(tmp_path, "TSM-ResNet18-f8", ds, top1=60.0)
+    lost = make_run(tmp_path, "TAM-ResNet18-f8", ds, top1=61.0)
+    record = json.loads((lost / "result.json").read_text())
+    record["data"]["val"] = {"videos": 590, "fingerprint": "val-lost-10", "malformed": 0, "skipped": None}
+    _edit_result(lost, data=record["data"])
+    other = make_run(tmp_path, "I3D-ResNet18-f8", ds, top1=62.0)
+    _edit_result(other, protocol={**record["protocol"], "test_views": "10x3", "fingerprint": "p1"})
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    section = text[text.index("## Comparability of the runs"):].split("\n## ")[0]
+    assert "| TAM-ResNet18-f8 | val set | 590 videos vs 600 in most runs |" in section
+    assert "| I3D-ResNet18-f8 | protocol | another protocol than most f8 runs |" in section
+    assert "TSN-ResNet18-f8" not in section and "TSM-ResNet18-f8" not in section
