@@ -74,3 +74,38 @@ def test_every_result_records_its_data_and_protocol_and_collect_shows_them(synth
     a, b = table.loc[str(tmp_path / "runs" / "a")], table.loc[str(tmp_path / "runs" / "b")]
     assert (a["val_videos"], a["train_videos"]) == (6, 4) and a["val_fingerprint"] == b["val_fingerprint"]
     assert a["protocol_fingerprint"] != b["protocol_fingerprint"]  # 2 clips against 1: another protocol
+
+
+def test_a_mini_datasets_class_list_is_checked_against_the_papers(tmp_path):
+    """stbench data mini writes mini_classes.txt (sorted, labels in that order): the shipped list gives
+    the paper's fingerprint; one class less does not, and the report names such a run."""
+    from benchmark.analysis.paper_data import paper_class_fingerprints
+    from benchmark.engine.identity import class_names, fingerprint
+    from benchmark.package_data import resource_dir
+
+    shipped = (resource_dir("classes") / "mini_ssv2_classes.txt").read_text().splitlines()
+    (tmp_path / "mini_classes.txt").write_text("\n".join(shipped) + "\n")
+    cfg = resolve_data_config({"preset": "mini-ssv2", "root": str(tmp_path)})
+    names = class_names(cfg)
+    paper_fp, count = paper_class_fingerprints()["mini-ssv2"]
+    assert count == 87 and fingerprint([f"{i}\t{n}" for i, n in enumerate(names)]) == paper_fp
+    (tmp_path / "mini_classes.txt").write_text("\n".join(shipped[1:]) + "\n")
+    assert fingerprint([f"{i}\t{n}" for i, n in enumerate(class_names(cfg))]) != paper_fp
+
+
+def test_the_report_names_a_run_whose_class_list_is_not_the_papers(tmp_path):
+    from test_analysis_fixtures import make_run
+
+    from benchmark.analysis.paper_data import paper_class_fingerprints
+    from benchmark.cli import main
+
+    for model, fp in (("TSN-ResNet18-f8", paper_class_fingerprints()["mini-ssv2"][0]), ("TAM-ResNet18-f8", "0123")):
+        run = make_run(tmp_path, model, "mini-ssv2", top1=50.0)
+        record = json.loads((run / "result.json").read_text())
+        record["data"]["classes_fingerprint"] = fp
+        (run / "result.json").write_text(json.dumps(record))
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    section = text[text.index("## Comparability of the runs"):].split("\n## ")[0]
+    assert "| TAM-ResNet18-f8 | class list | not the paper's 87 mini-ssv2 classes |" in section
+    assert "TSN-ResNet18-f8" not in section and "does not print its split sizes" in section

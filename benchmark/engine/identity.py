@@ -35,13 +35,19 @@ def _video_id(path: Path | None, root: Path) -> str:
 
 
 def class_names(data: DataConfig) -> list[str] | None:
-    if not data.classes:
-        return None
-    path = data.path(data.classes)
-    try:
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError):
-        return None
+    """The dataset's ``classes`` file, else the one ``stbench data convert`` (``classes.txt``) or
+    ``stbench data mini`` (``mini_classes.txt``, beside ``mini_*`` lists) wrote; None without one."""
+    if data.classes:
+        candidates = [data.classes]
+    else:
+        candidates = (["mini_classes.txt"] if Path(data.train_list).name.startswith("mini_") else []) + ["classes.txt"]
+    for name in candidates:
+        try:
+            text = data.path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    return None
 
 
 def split_identity(data: DataConfig, split: str, skipped: int | None = None) -> dict[str, Any]:
