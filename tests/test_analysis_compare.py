@@ -161,6 +161,15 @@ def test_a_verdict_only_where_data_and_protocol_match(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("comparing across differences on purpose: classes, protocol, train, val (--allow)")
     assert "audit: val sets differ: 590 vs 600 videos" in out
+    # views alone: TSM's views differ, but so does TAM's val set: still no verdict; against a TSM on the
+    # same videos that differs only in its views, --allow views gives one
+    views_only = compare_modules(collect(tmp_path), "TAM", ["TSM"], resamples=500, allow={"val", "protocol.test_views"})
+    assert "significant" in views_only.iloc[0]["verdict"]
+    no_views = compare_modules(collect(tmp_path), "TAM", ["TSM"], resamples=500, allow={"val"})
+    assert no_views.iloc[0]["verdict"].startswith("no verdict: protocols differ: test_views 1x1 vs 10x3")
+    assert main(["compare", str(tmp_path), "--module", "TAM", "--against", "TSM", "--allow", "val,views",
+                 "--resamples", "500"]) == 0
+    assert "significant" in capsys.readouterr().out.splitlines()[-1]
     assert main(["compare", str(tmp_path), "--module", "TAM", "--against", "TSM", "--allow", "colour"]) == 2
     assert "--allow: unknown dimension 'colour'" in capsys.readouterr().err
 

@@ -14,6 +14,10 @@ from benchmark.engine.tolerant_read import read_json_checked
 
 DIMENSIONS = ("val", "train", "classes", "protocol")
 ALIASES = {"data": ("val", "train", "classes")}
+# one field of the protocol record, allowed alone (``--allow views``)
+PROTOCOL_FIELDS = {"views": "test_views", "test_views": "test_views", "sampling": "sampling", "average": "average",
+                   "crop": "crop", "resize": "resize", "pretraining": "pretraining", "epochs": "epochs",
+                   "batch": "batch_size", "batch_size": "batch_size", "lr": "lr", "schedule": "schedule", "amp": "amp"}
 FINGERPRINTS = {"val": "val_fingerprint", "train": "train_fingerprint", "classes": "classes_fingerprint",
                 "protocol": "protocol_fingerprint"}
 LABELS = {"val": "val sets", "train": "training sets", "classes": "class lists", "protocol": "protocols"}
@@ -25,10 +29,32 @@ def allowed_dimensions(text: str | None) -> set[str]:
 
     out: set[str] = set()
     for name in filter(None, (t.strip() for t in (text or "").split(","))):
-        if name not in DIMENSIONS and name not in ALIASES:
-            raise ConfigError(f"--allow: unknown dimension {name!r} (choices: {', '.join(DIMENSIONS + tuple(ALIASES))})")
-        out.update(ALIASES.get(name, (name,)))
+        if name in PROTOCOL_FIELDS:
+            out.add(f"protocol.{PROTOCOL_FIELDS[name]}")
+        elif name in DIMENSIONS or name in ALIASES:
+            out.update(ALIASES.get(name, (name,)))
+        else:
+            choices = DIMENSIONS + tuple(ALIASES) + tuple(sorted(set(PROTOCOL_FIELDS) - {"test_views", "batch_size"}))
+            raise ConfigError(f"--allow: unknown dimension {name!r} (choices: {', '.join(choices)})")
     return out
+
+
+def blocking(differ: dict[str, str], allow: set[str], runs_a: list[str], runs_b: list[str]) -> dict[str, str]:
+    """The differences ``allow`` does not cover: a dimension named whole, or a protocol whose every
+    differing field is named (``--allow views``)."""
+    out = {d: t for d, t in differ.items() if d not in allow}
+    if "protocol" in out and any(a.startswith("protocol.") for a in allow):
+        fields = protocol_fields_differing(runs_a, runs_b)
+        if fields and all(f"protocol.{f}" in allow for f in fields):
+            del out["protocol"]
+    return out
+
+
+def protocol_fields_differing(runs_a: list[str], runs_b: list[str]) -> list[str] | None:
+    pa, pb = _protocol(runs_a), _protocol(runs_b)
+    if pa is None or pb is None:
+        return None
+    return [k for k in pa if k not in ("fingerprint", "code") and pa.get(k) != pb.get(k)]
 
 
 def cell_identity(rows: pd.DataFrame) -> dict:
@@ -85,10 +111,10 @@ def _videos(runs: list[str]) -> set[str] | None:
 
 
 def _protocol_difference(runs_a: list[str], runs_b: list[str]) -> str:
-    pa, pb = _protocol(runs_a), _protocol(runs_b)
-    if pa is None or pb is None:
+    fields = protocol_fields_differing(runs_a, runs_b)
+    if fields is None:
         return "protocols differ"
-    fields = [k for k in pa if k not in ("fingerprint", "code") and pa.get(k) != pb.get(k)]
+    pa, pb = _protocol(runs_a), _protocol(runs_b)
     return "protocols differ: " + ", ".join(f"{k} {pa.get(k)} vs {pb.get(k)}" for k in fields)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.audit import cell_identity, differences
+from benchmark.analysis.audit import blocking, cell_identity, differences
 from benchmark.analysis.bootstrap import paired_bootstrap, paired_correctness
 from benchmark.analysis.collect import done_runs
 from benchmark.analysis.phi_psi import model_metrics
@@ -67,10 +67,10 @@ def compare_modules(table: pd.DataFrame, new: str, against: list[str], *, resamp
                         "params_ratio": cell.params / o["params"] if o["params"] else np.nan,
                         "macs_ratio": cell.macs / o["macs"] if o["macs"] else np.nan})
             differ = differences(cell.identity, o["identity"], cell.run_dirs, o["run_dirs"])
-            blocking = {d: t for d, t in differ.items() if d not in allow}
+            blocked = blocking(differ, set(allow), cell.run_dirs, o["run_dirs"])
             row["audit"] = "; ".join(differ.values()) or "data and protocol match"
-            if blocking:
-                row["verdict"] = "no verdict: " + "; ".join(blocking.values()) + " (compare --allow DIM to compare anyway)"
+            if blocked:
+                row["verdict"] = "no verdict: " + "; ".join(blocked.values()) + " (compare --allow DIM to compare anyway)"
             else:
                 row.update(_significance(cell.run_dirs, o["run_dirs"], resamples, seed))
                 if differ:

@@ -172,7 +172,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
     p.add_argument("--out", metavar="FILE", help="also write the comparison as .csv or .parquet")
     p.add_argument("--allow", metavar="DIM[,DIM]",
-                   help="give a verdict across these differences: val, train, classes, protocol (data = the first three)")
+                   help="give a verdict across these differences: val, train, classes, protocol (data = the first three), "
+                        "or one protocol field: views, sampling, crop, resize, pretraining, epochs, batch, lr, schedule, amp")
     p.add_argument("--at-cost", choices=("macs", "latency", "memory"),
                    help="accuracy at matched cost: each module's top-1 curve over its frames/backbones, "
                         "interpolated at the new module's costs (latency/memory need --bench)")
