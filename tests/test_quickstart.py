@@ -89,13 +89,16 @@ def test_reduced_quickstart_end_to_end(tmp_path, capsys, without_checkpoints):
     for row in rows:
         dataset, module = row["dataset"], row["module"]
         tsn = results[(dataset, "TSN-ResNet18-f8")]
+        undefined = any("Ψ undefined: TSN leaves" in m for m in row.get("missing", []))
+        if undefined:  # TSN's headroom within the noise (the spatial set): Ψ is not measured, and says so
+            assert tsn > 95
         if module == "TSN":
             tp = results[(dataset, "TSN-ResNet18-tp-f8")]
-            assert row["psi_ta_tp"] == pytest.approx((tp - tsn) / (100 - tsn))
+            assert row["psi_ta_tp"] is None if undefined else row["psi_ta_tp"] == pytest.approx((tp - tsn) / (100 - tsn))
             continue
         s = results[(dataset, f"{module}-ResNet18-f8")]
         assert row["phi"] == pytest.approx(tsn / max(s, tsn))
-        assert row["psi_ta"] == pytest.approx((s - tsn) / (100 - tsn))
+        assert row["psi_ta"] is None if undefined else row["psi_ta"] == pytest.approx((s - tsn) / (100 - tsn))
         assert row["n"] == 1
     assert {(r["dataset"], r["module"]) for r in rows} == {
         (d, m) for d in ("synthetic-temporal", "synthetic-spatial") for m in ("TSN", "TAM", "TSM", "I3D")}

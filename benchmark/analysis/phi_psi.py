@@ -68,6 +68,18 @@ def _state_of(table: pd.DataFrame, dataset, module, backbone, frames, tp) -> str
     return "/".join(states) + (" without accuracy" if states == ["done"] else "")
 
 
+def _psi_undefined(table: pd.DataFrame, dataset, backbone, frames) -> str | None:
+    """Why Ψ against this cell's TSN is undefined (headroom within the noise), from its per-video
+    predictions; None when defined or when there are no predictions to tell (published tables)."""
+    from benchmark.analysis.phi_psi_intervals import headroom_within_noise
+
+    if "run_dir" not in table.columns:
+        return None
+    base = table[(table["module"] == BASELINE) & (table["dataset"] == dataset) & (table["backbone"] == backbone)
+                 & (table["frames"] == frames) & ~table["tp"].fillna(False).astype(bool) & (table["state"] == "done")]
+    return headroom_within_noise(list(base["run_dir"]))
+
+
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Φ̄, Ψ̄^ta, Ψ̄^{ta+tp} per dataset and module, with the cell counts and the missing cells.
 
@@ -103,11 +115,15 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
                 elif np.isnan(hit["tsn_top1"].iloc[0]):
                     missing.append(f"{name}: no finished TSN-{cell.backbone}-f{cell.frames} baseline")
                 else:
+                    why = _psi_undefined(table, dataset, cell.backbone, cell.frames)
+                    if why:  # Φ is still measured; Ψ of this cell is not
+                        missing.append(f"{name}: Ψ undefined: {why}")
+                        hit = hit.assign(psi=np.nan)
                     values.append(hit.iloc[0])
             # architectures without a backbone (e.g. VoV3D) have no TSN baseline at all
             for extra in have[have["backbone"].isna() & (have["tp"] == tp)].itertuples():
                 missing.append(f"{module}{'-tp' if tp else ''}-f{extra.frames}: no backbone, so no TSN baseline")
-            psis = [v["psi"] for v in values]
+            psis = [v["psi"] for v in values if not np.isnan(v["psi"])]
             record[key] = float(np.mean(psis)) if psis else None
             if tp:
                 record["n_tp"] = len(values)
