@@ -128,7 +128,10 @@ def summary_text(table: pd.DataFrame, summary: pd.DataFrame, found: list[Finding
         cols = summary[["dataset", "module", "phi", "psi_ta", "psi_ta_tp"]].rename(
             columns={"phi": "Φ", "psi_ta": "Ψ^ta", "psi_ta_tp": "Ψ^{ta+tp}"})
         lines += ["Spatial (Φ) and temporal (Ψ) contributions (paper Eq. 1-2):",
-                  cols.to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep="-"), ""]
+                  cols.to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep="-")]
+        undefined = sorted({(r.dataset, m.split("Ψ undefined: ", 1)[1]) for r in summary.itertuples()
+                            for m in r.missing if "Ψ undefined: " in m})
+        lines += [f"  Ψ undefined on {dataset}: {why}" for dataset, why in undefined] + [""]
     lines.append("The paper's findings on the synthetic data:")
     for f in found:
         mark = {True: "yes", False: "NO", None: "n/a"}[f.holds]
