@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.analysis.collect import collect
+from benchmark.engine.loggers.mlflow import RUN_KEY, experiment_id_of, run_of
 from benchmark.engine.metrics_jsonl import read_metrics
 from benchmark.engine.run_loggers import flat_config
 from benchmark.engine.run_reader import read_run
 from benchmark.engine.tolerant_read import read_config
 from benchmark.errors import ConfigError, DataError
 
-RUN_KEY = "stbench.run_dir"
 EPOCH_KEYS = ("lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "best_top1", "clips_per_s",
               "epoch_time_s", "samples_skipped")
 FINAL_KEYS = ("top1", "top5", "video_top1", "video_top5", "mean_class_top1", "params", "macs_conv", "macs_all",
@@ -77,8 +77,7 @@ def export_mlflow(source: str | Path, tracking_uri: str | None = None, experimen
     uri = tracking_uri or default_tracking_uri(source)
     name = experiment or Path(source).stem
     client = _client(uri)
-    found = client.get_experiment_by_name(name)
-    experiment_id = found.experiment_id if found else client.create_experiment(name, artifact_location=_artifacts(uri))
+    experiment_id = experiment_id_of(client, name, artifact_location=_artifacts(uri))
     report = ExportReport(uri, name)
     for _, row in table.iterrows():
         run_dir = Path(row["run_dir"])
@@ -89,17 +88,11 @@ def export_mlflow(source: str | Path, tracking_uri: str | None = None, experimen
     return report
 
 
-def _existing_run(client, experiment_id: str, key: str):
-    escaped = key.replace("'", "\\'")
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY}` = '{escaped}'", max_results=2)
-    return runs[0] if runs else None
-
-
 def _export_run(client, experiment_id: str, run_dir: Path, row: dict) -> bool:
     from mlflow.entities import Metric, Param, RunTag
 
     key = str(run_dir.absolute())
-    existing = _existing_run(client, experiment_id, key)
+    existing = run_of(client, experiment_id, run_dir)
     files = read_run(run_dir)
     config, _ = read_config(run_dir)
     tags = {RUN_KEY: key, "mlflow.runName": str(row.get("model") or run_dir.name),

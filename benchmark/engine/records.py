@@ -40,7 +40,9 @@ def metrics_line(epoch: int, lr: float, totals: EpochMeter, val: dict | None, st
 
 
 def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainState, video: dict, *,
-                  wall: float, skipped: int, device: torch.device, world_size: int) -> dict:
+                  wall: float, skipped: int, device: torch.device, world_size: int,
+                  splits: tuple[str, ...] | None = None) -> dict:
+    """``splits``: the splits the run used (default: train and the evaluation split)."""
     spec = inputs.spec
     return {
         "schema_version": SCHEMA_VERSION,
@@ -68,14 +70,14 @@ def result_record(cfg: RunConfig, run_id: str, inputs: RunInputs, state: TrainSt
         "environment": environment(device, world_size),
         "config": config_to_dict(cfg),
         "kind": "train",
-        "init_weights": init_weights_identity(cfg),
-        **comparison_identity(cfg, inputs, ("train", cfg.eval.split)),
+        **comparison_identity(cfg, inputs, splits or ("train", cfg.eval.split)),
     }
 
 
 def comparison_identity(cfg: RunConfig, inputs: RunInputs, splits: tuple[str, ...]) -> dict:
-    """``data`` (the videos of each split used) and ``protocol`` (benchmark.engine.identity); a
-    finished run is never lost because a list could not be read again: the reason is kept instead."""
+    """``init_weights`` (the published weights the run started from), ``data`` (the videos of each
+    split used) and ``protocol`` (benchmark.engine.identity); a finished run is never lost because a
+    list could not be read again: the reason is kept instead."""
     from benchmark.engine.identity import data_identity, protocol_identity
 
     weights = init_weights_identity(cfg)
@@ -84,7 +86,8 @@ def comparison_identity(cfg: RunConfig, inputs: RunInputs, splits: tuple[str, ..
     except Exception as exc:  # noqa: BLE001 - a list moved or deleted since the run started
         log.warning("could not fingerprint the data of %s: %s", cfg.model, exc)
         data = {"error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}
-    return {"data": data, "protocol": protocol_identity(cfg, inputs.data, inputs.spec.frames, weights)}
+    return {"init_weights": weights, "data": data,
+            "protocol": protocol_identity(cfg, inputs.data, inputs.spec.frames, weights)}
 
 
 def init_weights_identity(cfg: RunConfig) -> dict | None:

@@ -16,7 +16,7 @@ from benchmark.engine.checkpoint import global_rng_restored, init_from_run
 from benchmark.engine.claim import held
 from benchmark.engine.distributed import broadcast_object, init_distributed, shutdown
 from benchmark.engine.evaluation import run_test, write_predictions
-from benchmark.engine.records import comparison_identity, result_record
+from benchmark.engine.records import result_record
 from benchmark.engine.run_config import RunConfig, config_to_dict, load_run_config
 from benchmark.engine.schema import validate_result
 from benchmark.engine.train_state import TrainState
@@ -78,8 +78,9 @@ def _test(cfg: RunConfig, run_dir: Path, info, device) -> dict:
                  "mean_class_top1": mean_class_accuracy(*_tensors(merged))}
         state = TrainState(best_top1=merged["top1"], best_top5=merged["top5"])  # no validation: the test's figures
         result = result_record(cfg, run_dir.name, inputs, state, video, wall=time.monotonic() - started,
-                               skipped=merged["skipped"], device=device, world_size=info.world_size)
-        result.update(kind="test", epochs=0, **comparison_identity(cfg, inputs, (cfg.eval.split,)))
+                               skipped=merged["skipped"], device=device, world_size=info.world_size,
+                               splits=(cfg.eval.split,))  # no training: only the tested split
+        result.update(kind="test", epochs=0)
         validate_result(result)
         atomic_io.write_json_atomic(run_dir / run_layout.RESULT, result)
         run_layout.write_state(run_dir, "done", epoch=0)

@@ -34,6 +34,20 @@ def tracking_server() -> str:
     return uri
 
 
+def experiment_id_of(client, name: str, artifact_location: str | None = None) -> str:
+    """The MLflow experiment ``name``, created when missing."""
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name, artifact_location=artifact_location)
+
+
+def run_of(client, experiment_id: str, run_dir: Path):
+    """The MLflow run of a run directory (its tag ``stbench.run_dir``), or None: how the live logger
+    and ``stbench export mlflow`` find a run again instead of making a second one."""
+    key = str(Path(run_dir).absolute()).replace("'", "\\'")
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY}` = '{key}'", max_results=1)
+    return runs[0] if runs else None
+
+
 @register_logger("mlflow")
 class MlflowLogger(RunLogger):
     def __init__(self, run_dir: Path, config: dict[str, Any], resume_step: int = 0) -> None:
@@ -44,13 +58,10 @@ class MlflowLogger(RunLogger):
         except ImportError as exc:
             raise ConfigError("loggers: mlflow needs the mlflow package (pip install 'stbench[mlflow]')") from exc
         self.client = MlflowClient(tracking_uri=uri)
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "stbench")
-        found = self.client.get_experiment_by_name(name)
-        experiment_id = found.experiment_id if found else self.client.create_experiment(name)
-        key = str(Path(run_dir).absolute()).replace("'", "\\'")
-        runs = self.client.search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY}` = '{key}'", max_results=1)
-        if runs:
-            self.run_id = runs[0].info.run_id
+        experiment_id = experiment_id_of(self.client, os.environ.get("MLFLOW_EXPERIMENT_NAME", "stbench"))
+        existing = run_of(self.client, experiment_id, run_dir)
+        if existing is not None:
+            self.run_id = existing.info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
         else:
             tags = {RUN_KEY: str(Path(run_dir).absolute()), "stbench.model": str(config.get("model"))}

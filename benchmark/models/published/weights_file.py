@@ -49,12 +49,14 @@ def is_weights_file(path: str | Path) -> bool:
 
 
 def load_weights(path: str | Path) -> dict:
+    # memory-mapped: the tensors are read only where used (a run reads the identity and the
+    # normalisation of a ResNet-101's weights without loading its 170 MB)
     """A weights file's record, checked: one line naming the file when it is not one."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found")
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        record = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # noqa: BLE001 - truncated file, not a torch file, pickled code
         raise ModelError(f"{path}: not a readable weights file ({type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ''})") from exc
