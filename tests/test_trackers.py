@@ -57,6 +57,7 @@ def test_export_three_runs_to_a_fresh_sqlite_store_and_again(three_runs, capsys)
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.params["model"] == run.data.tags["stbench.model"]
         assert run.data.params["optim.lr"] and run.data.params["epochs"] == "2"  # the resolved config, flattened
+        assert run.data.tags["stbench.val_videos"] == "4" and len(run.data.tags["stbench.protocol_fingerprint"]) == 16
         history = client.get_metric_history(run.info.run_id, "val_top1")
         assert [m.step for m in history] == [1, 2]
         assert run.data.metrics["final_params"] > 0 and "final_video_top1" in run.data.metrics

@@ -28,7 +28,8 @@ EPOCH_KEYS = ("lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top
               "epoch_time_s", "samples_skipped")
 FINAL_KEYS = ("top1", "top5", "video_top1", "video_top5", "mean_class_top1", "params", "macs_conv", "macs_all",
               "throughput_clips_s", "wall_time_s", "best_epoch")
-TAG_KEYS = ("model", "module", "backbone", "frames", "tp", "dataset", "state", "kind", "weights")
+TAG_KEYS = ("model", "module", "backbone", "frames", "tp", "dataset", "state", "kind", "weights", "train_fingerprint",
+            "val_fingerprint", "val_videos", "classes_fingerprint", "protocol_fingerprint")
 ARTIFACTS = ("result.json", "config.yaml", "predictions.csv", "metrics.jsonl")
 PARAM_VALUE_LIMIT = 6000  # MLflow's longest param value
 
