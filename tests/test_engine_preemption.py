@@ -120,8 +120,10 @@ def test_sigkill_at_ten_random_moments_then_launch_ends_like_the_uninterrupted_r
     launched again (every trial's run, two at a time) until done: each must end like a reference.
 
     The run itself is a short stretch of a launch (process starts and imports take most of it), so
-    the even trials' moments are drawn from that stretch (from its ``state.json`` appearing to its
-    ``result.json`` appearing, as the references timed them), the odd ones' from the whole launch."""
+    the even trials' moments are drawn from that stretch: they are counted from the trial's own
+    ``state.json`` appearing, within the time the references took from theirs to ``result.json``
+    (anchored to the trial's own start, since a loaded machine delays a launch's imports by
+    seconds). The odd ones' moments are drawn from the whole launch, counted from the launch."""
     exp = experiment(small_data, tmp_path / "out")
     run_dirs = {name: tmp_path / "out" / name / MODEL for name in (*REFERENCES, *TRIALS)}
 
@@ -139,8 +141,11 @@ def test_sigkill_at_ten_random_moments_then_launch_ends_like_the_uninterrupted_r
         assert (run_dir / "result.json").is_file() and started is not None, out
         return started, finished or time.monotonic() - t0, time.monotonic() - t0, outcome(run_dir)
 
-    def trial(name: str, delay: float) -> str:
+    def trial(name: str, delay: float, from_start: bool) -> str:
         proc = launch(exp, f"{name}/*")
+        if from_start:
+            while proc.poll() is None and not (run_dirs[name] / "state.json").exists():
+                time.sleep(0.005)
         time.sleep(delay)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -152,10 +157,10 @@ def test_sigkill_at_ten_random_moments_then_launch_ends_like_the_uninterrupted_r
         (s0, f0, d0, truth), (s1, f1, d1, other) = lanes.map(reference, REFERENCES)
         assert other == truth  # two uninterrupted runs at the same time agree (the runs are deterministic)
         rng = random.Random(0)
-        started, finished, ended = (s0 + s1) / 2, (f0 + f1) / 2, (d0 + d1) / 2
-        delays = [rng.uniform(started, finished) if i % 2 == 0 else rng.uniform(0.0, ended)
-                  for i in range(len(TRIALS))]
-        killed_in = list(lanes.map(trial, TRIALS, delays))
+        running, ended = min(f0 - s0, f1 - s1), (d0 + d1) / 2
+        from_start = [i % 2 == 0 for i in range(len(TRIALS))]
+        delays = [rng.uniform(0.0, running) if even else rng.uniform(0.0, ended) for even in from_start]
+        killed_in = list(lanes.map(trial, TRIALS, delays, from_start))
     for _ in range(3):  # launch again until done (a relaunch resubmits every run it finds unfinished)
         out = launch(exp, "kill*/*", delay="0").communicate(timeout=600)[0]
         if all((run_dirs[name] / "result.json").is_file() for name in TRIALS):
@@ -165,7 +170,7 @@ def test_sigkill_at_ten_random_moments_then_launch_ends_like_the_uninterrupted_r
     for name, delay, state in zip(TRIALS, delays, killed_in, strict=True):
         assert outcome(run_dirs[name]) == truth, f"{name}: killed after {delay:.2f}s (state then: {state})"
     # Some moments fell inside the training (not all before it started or after it was done).
-    assert "running" in killed_in, list(zip(delays, killed_in, strict=True))
+    assert "running" in killed_in, list(zip(delays, from_start, killed_in, strict=True))
 
 
 # --------------------------------------------------------------------------- SIGTERM during evaluation
