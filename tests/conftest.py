@@ -24,8 +24,11 @@ def pytest_xdist_auto_num_workers(config):
 
 def pytest_collection_modifyitems(items):
     """Under ``pytest -n N --dist loadgroup``, the tests that share the one local SLURM cluster run
-    one after another on one worker."""
+    one after another on one worker. The SLURM group and the slow tests go first (stable order
+    otherwise): xdist hands out work in collection order, and a minute-long test handed out last
+    would leave the other workers idle at the end."""
     import pytest
     for item in items:
         if item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+    items.sort(key=lambda item: (not item.get_closest_marker("slurm"), not item.get_closest_marker("slow")))
