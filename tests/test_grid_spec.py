@@ -153,6 +153,12 @@ def test_seeds_and_non_progressive(tmp_path):
         ({"overrides": [{"match": {"modul": "TSN"}, "set": {}}]}, "overrides[0].match: unknown key 'modul'"),
         ({"protocol": {16: {"epochs": "many"}}}, "run synthetic-temporal/TSN-ResNet18-f16"),
         ({"datasets": ["mini-nothing"]}, "unknown dataset preset 'mini-nothing'"),
+        # a run's seed is its cell's (axes.seeds): a seed anywhere else would be silently replaced
+        ({"run": {"seed": 3}}, "run.seed: a grid's seeds come from axes.seeds (e.g. axes: {seeds: [3]})"),
+        ({"protocol": {16: {"seed": 1}}}, "protocol.16.seed: a grid's seeds come from axes.seeds"),
+        ({"overrides": [{"match": {"module": "TSN"}, "set": {"seed": 2}}]}, "overrides[0].set.seed"),
+        ({"axes": {"modules": ["TSN"], "backbones": ["ResNet18"], "options": {"seed": [1, 2]}}},
+         "axes.options.seed: a grid's seeds come from axes.seeds"),
     ],
 )
 def test_invalid_specs_name_the_field(tmp_path, changes, message):

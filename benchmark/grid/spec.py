@@ -90,6 +90,10 @@ def _check_options(options: dict, where: str) -> None:
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: expected a mapping of run options, got {options!r}")
     check_keys(options, _run_option_names(), where)
+    if "seed" in options:  # each run's seed is its cell's: a seed set here would be silently replaced
+        seeds = options["seed"] if isinstance(options["seed"], list) else [options["seed"]]
+        raise ConfigError(f"{where}.seed: a grid's seeds come from axes.seeds "
+                          f"(e.g. axes: {{seeds: {seeds}}}), not from run options")
 
 
 def _merge(base: dict, extra: dict) -> dict:
