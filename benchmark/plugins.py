@@ -97,7 +97,9 @@ class Registry(Generic[T]):
         if name in self._entries:
             return self._entries[name]
         prefix = f"{where}: " if where else ""
-        raise self.error(f"{prefix}unknown {self.kind} {name!r} (choices: {', '.join(self._entries) or 'none'})")
+        # sorted: the registration order depends on what the process happened to import first
+        choices = ", ".join(sorted(self._entries, key=str.lower)) or "none"
+        raise self.error(f"{prefix}unknown {self.kind} {name!r} (choices: {choices})")
 
     def names(self) -> list[str]:
         self.load()

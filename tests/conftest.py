@@ -2,6 +2,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 # Keep torch from oversubscribing the cores: each pytest-xdist worker gets its share.
@@ -22,12 +23,12 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(4, os.cpu_count() or 1))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads xdist_group into the node ids
 def pytest_collection_modifyitems(items):
     """Under ``pytest -n N --dist loadgroup``, the tests that share the one local SLURM cluster run
     one after another on one worker. The SLURM group and the slow tests go first (stable order
     otherwise): xdist hands out work in collection order, and a minute-long test handed out last
     would leave the other workers idle at the end."""
-    import pytest
     for item in items:
         if item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))
