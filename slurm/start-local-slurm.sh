@@ -193,11 +193,14 @@ spawn munged "$STATE/log/munged.out" setpriv --reuid=munge --regid=munge --init-
 wait_for 10 munged munge -n
 
 # MariaDB on the default unix socket only (slurmdbd's StorageHost=localhost connects through it).
-mkdir -p /run/mysqld "$STATE/mysql"
-chown mysql:mysql /run/mysqld "$STATE/mysql"
-mariadb-install-db --user=mysql --datadir="$STATE/mysql" --auth-root-authentication-method=socket \
-    --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed"
-spawn mariadbd "$STATE/log/mariadbd.out" mariadbd --user=mysql --datadir="$STATE/mysql" \
+# Its temporary files go to a folder of its own: the caller's TMPDIR (a test run's, say) may not be
+# writable by the mysql user.
+mkdir -p /run/mysqld "$STATE/mysql" "$STATE/mysql-tmp"
+chown mysql:mysql /run/mysqld "$STATE/mysql" "$STATE/mysql-tmp"
+mariadb-install-db --user=mysql --datadir="$STATE/mysql" --tmpdir="$STATE/mysql-tmp" \
+    --auth-root-authentication-method=socket --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1 ||
+    die "mariadb-install-db failed (log: $STATE/log/mariadb-install.log)"
+spawn mariadbd "$STATE/log/mariadbd.out" mariadbd --user=mysql --datadir="$STATE/mysql" --tmpdir="$STATE/mysql-tmp" \
     --skip-networking --innodb-lock-wait-timeout=900 --socket=/run/mysqld/mysqld.sock --pid-file=/run/mysqld/stbench-mariadbd.pid
 wait_for 30 mariadbd mariadb -uroot -e "SELECT 1"
 mariadb -uroot -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'stbench';
