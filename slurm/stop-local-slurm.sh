@@ -30,14 +30,25 @@ if command -v scancel >/dev/null && timeout 5 scontrol ping >/dev/null 2>&1; the
     done
 fi
 
-# Reverse start order: the slurmds, slurmctld, slurmdbd, mariadbd, munged.
-tac "$PIDS" | while read -r name pid; do
-    alive "$pid" "$name" || continue
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 50); do
-        alive "$pid" "$name" || break
-        sleep 0.2
+# All at once, in reverse start order (the slurmds, slurmctld, slurmdbd, mariadbd, munged), then
+# wait for them together: each takes a second or two to shut down, and the next start resets the
+# accounting database and the controller state anyway.
+mapfile -t daemons < <(tac "$PIDS")
+for entry in "${daemons[@]}"; do
+    read -r name pid <<<"$entry"
+    alive "$pid" "$name" && kill -TERM "$pid" 2>/dev/null
+done
+for _ in $(seq 1 50); do
+    running=0
+    for entry in "${daemons[@]}"; do
+        read -r name pid <<<"$entry"
+        alive "$pid" "$name" && running=1
     done
+    [ "$running" = 0 ] && break
+    sleep 0.2
+done
+for entry in "${daemons[@]}"; do
+    read -r name pid <<<"$entry"
     if alive "$pid" "$name"; then
         echo "stop-local-slurm: $name ($pid) ignored SIGTERM; killing it" >&2
         kill -KILL "$pid" 2>/dev/null
