@@ -51,7 +51,10 @@ def blocking(differ: dict[str, str], allow: set[str], runs_a: list[str], runs_b:
 
 
 def protocol_fields_differing(runs_a: list[str], runs_b: list[str]) -> list[str] | None:
-    pa, pb = _protocol(runs_a), _protocol(runs_b)
+    return _fields_differing(_protocol(runs_a), _protocol(runs_b))
+
+
+def _fields_differing(pa: dict | None, pb: dict | None) -> list[str] | None:
     if pa is None or pb is None:
         return None
     return [k for k in pa if k not in ("fingerprint", "code") and pa.get(k) != pb.get(k)]
@@ -111,10 +114,10 @@ def _videos(runs: list[str]) -> set[str] | None:
 
 
 def _protocol_difference(runs_a: list[str], runs_b: list[str]) -> str:
-    fields = protocol_fields_differing(runs_a, runs_b)
+    pa, pb = _protocol(runs_a), _protocol(runs_b)
+    fields = _fields_differing(pa, pb)
     if fields is None:
         return "protocols differ"
-    pa, pb = _protocol(runs_a), _protocol(runs_b)
     return "protocols differ: " + ", ".join(f"{k} {pa.get(k)} vs {pb.get(k)}" for k in fields)
 
 

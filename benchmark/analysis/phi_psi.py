@@ -14,6 +14,7 @@ averaged before the formula is applied.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -91,6 +92,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """
     per_model = model_metrics(table)
     expected = _expected_cells(table)
+    # one TSN cell serves every module and tp of its (dataset, backbone, frames): its predictions read once
+    psi_undefined = functools.cache(lambda dataset, backbone, frames: _psi_undefined(table, dataset, backbone, frames))
     rows = []
     for (dataset, module), _ in table.dropna(subset=["dataset", "module"]).groupby(["dataset", "module"]):
         cells = expected[expected["dataset"] == dataset]
@@ -115,7 +118,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
                 elif np.isnan(hit["tsn_top1"].iloc[0]):
                     missing.append(f"{name}: no finished TSN-{cell.backbone}-f{cell.frames} baseline")
                 else:
-                    why = _psi_undefined(table, dataset, cell.backbone, cell.frames)
+                    why = psi_undefined(dataset, cell.backbone, cell.frames)
                     if why:  # Φ is still measured; Ψ of this cell is not
                         missing.append(f"{name}: Ψ undefined: {why}")
                         hit = hit.assign(psi=np.nan)

@@ -87,12 +87,12 @@ def cmd_compare(args) -> int:
     from benchmark.analysis.audit import allowed_dimensions
 
     allow = allowed_dimensions(args.allow)
-    comparison = compare_modules(_collect(args), args.module, against, resamples=args.resamples, seed=args.seed,
-                                 allow=allow)
+    table = _collect(args)
+    if args.at_cost:  # another question: each module's accuracy at the other's costs, no bootstrap
+        return _compare_at_cost(args, table, against)
+    comparison = compare_modules(table, args.module, against, resamples=args.resamples, seed=args.seed, allow=allow)
     if allow:
         print(f"comparing across differences on purpose: {', '.join(sorted(allow))} (--allow)")
-    if args.at_cost:
-        return _compare_at_cost(args, against)
     if args.out:
         from benchmark.analysis.collect import write_table
 
@@ -101,13 +101,13 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def _compare_at_cost(args, against: list[str]) -> int:
+def _compare_at_cost(args, table, against: list[str]) -> int:
     from benchmark.analysis.at_cost import matched_cost
     from benchmark.analysis.collect import done_runs
     from benchmark.analysis.measured_cost import load_bench
 
     bench = load_bench(args.bench) if args.bench else None
-    rows = matched_cost(done_runs(_collect(args)), args.module, against, args.at_cost, bench)
+    rows = matched_cost(done_runs(table), args.module, against, args.at_cost, bench)
     if args.out:
         from benchmark.analysis.collect import write_table
 

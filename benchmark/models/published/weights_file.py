@@ -49,9 +49,9 @@ def is_weights_file(path: str | Path) -> bool:
 
 
 def load_weights(path: str | Path) -> dict:
+    """A weights file's record, checked: one line naming the file when it is not one."""
     # memory-mapped: the tensors are read only where used (a run reads the identity and the
     # normalisation of a ResNet-101's weights without loading its 170 MB)
-    """A weights file's record, checked: one line naming the file when it is not one."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found")
