@@ -7,7 +7,13 @@ a function body is found too.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import torch
+import yaml
+from slurm_fixture import synthetic_root, tiny_grid  # noqa: F401 (fixture)
 
 import benchmark
 
@@ -106,3 +112,28 @@ def test_cycle_finder_finds_a_planted_cycle():
 def test_no_import_cycle_inside_the_package():
     cycle = find_cycle(GRAPH)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_login_node_commands_import_no_torchvision(tmp_path, synthetic_root):  # noqa: F811
+    """status and collect (and launch, before its jobs) load every backbone and dataset-format file
+    for names, layouts and formats, but build and decode nothing: torchvision (about 1.5 s of a
+    command's start and exit on a CPU) is imported only where a network is built (plan builds them
+    on the meta device to count MACs) or a JPEG coded. The test plugin is loaded too (conftest
+    names it in STBENCH_PLUGINS)."""
+    exp = tmp_path / "tiny.yaml"
+    exp.write_text(yaml.safe_dump(tiny_grid(synthetic_root, tmp_path / "out")))
+    code = ("import sys; from benchmark.cli import main\n"
+            f"for args in (['status', {str(exp)!r}], ['collect', {str(exp)!r}]):\n"
+            "    assert main(args) in (0, 2), args\n"
+            "print(sorted(m for m in sys.modules if m.partition('.')[0] == 'torchvision'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+    # the modules whose import was deferred still work where they are used
+    from benchmark.data.decode import _decode_jpeg
+    from benchmark.data.encode import _encode_jpeg
+    from benchmark.models import build_model
+
+    image = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    assert _decode_jpeg(_encode_jpeg(image, quality=100)).shape == image.shape
+    assert build_model("TSN-ResNet18-f4", 3)(torch.zeros(1, 3, 4, 32, 32)).shape == (1, 3)

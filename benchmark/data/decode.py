@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from torchvision.io import decode_jpeg
 
 from benchmark.data.decoders.base import truncation_tolerance
 from benchmark.data.decoders.pyav import PyAVVideo
@@ -25,6 +24,10 @@ __all__ = ["FrameFolder", "VideoFile", "truncation_tolerance"]
 def _decode_jpeg(*args, **kwargs):
     # torchvision 0.29 deprecates its JPEG codec in favour of TorchCodec (not a dependency); it
     # still works and is the fastest codec available here, so silence the per-call warning.
+    # Imported on first use: the dataset-format registry loads this file on login-node commands
+    # (plan, launch, status), which decode nothing.
+    from torchvision.io import decode_jpeg
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return decode_jpeg(*args, **kwargs)

@@ -9,7 +9,6 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from torchvision.io import encode_jpeg
 
 from benchmark.errors import DataError
 
@@ -17,6 +16,10 @@ from benchmark.errors import DataError
 def _encode_jpeg(*args, **kwargs):
     # torchvision 0.29 deprecates its JPEG codec in favour of TorchCodec (not a dependency); it
     # still works and is the fastest codec available here, so silence the per-call warning.
+    # Imported on first use: the dataset-format registry loads this file on login-node commands
+    # (plan, launch, status), which decode nothing.
+    from torchvision.io import encode_jpeg
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return encode_jpeg(*args, **kwargs)

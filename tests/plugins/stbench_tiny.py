@@ -17,7 +17,6 @@ import os
 import time
 
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 from benchmark.errors import ModelError
 from benchmark.models import register_backbone
@@ -41,6 +40,10 @@ class TinyResNet(nn.Module):
     class fixes the widths at 64-512): the same child names, so ``resnet_layout`` reads it."""
 
     def __init__(self, num_classes: int = 1000) -> None:
+        # imported here, as the built-in backbones do: a login-node command (launch, status) loads
+        # this file for the backbone's name only, and need not import torchvision for it
+        from torchvision.models.resnet import BasicBlock
+
         super().__init__()
         self.conv1 = nn.Conv2d(3, WIDTHS[0], 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(WIDTHS[0])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from torch import nn
-from torchvision import models as tvm
 
 from benchmark.models.layout import BackboneLayout, OperatorPoint
 from benchmark.models.registry import register_backbone
@@ -48,6 +47,8 @@ LAYOUT = BackboneLayout(
                    description="InceptionV1 / GoogLeNet (9 inception blocks, no auxiliary heads)")
 def build_inception_v1(pretrained=None):
     """The 2D torchvision GoogLeNet (1000-class fc, ``transform_input=False``, no aux heads)."""
+    from torchvision import models as tvm  # when built, not when listed (backbones/resnet.py says why)
+
     model = tvm.googlenet(weights=None, aux_logits=False, transform_input=False, init_weights=True)
     return load_backbone_weights(model, pretrained, imagenet=tvm.GoogLeNet_Weights.IMAGENET1K_V1,
                                  ignore=("aux1.", "aux2."))

@@ -1,13 +1,15 @@
 """ResNet-18/34/50/101 image backbones (torchvision builders, ImageNet statistics), and
 :func:`resnet_layout`, the layout of any torchvision ``ResNet`` (a new one, e.g. ResNet-152 or
-ResNeXt, registers with it in one file)."""
+ResNeXt, registers with it in one file).
+
+torchvision is imported when a network is built, not with this file: login-node commands (plan,
+launch, status) load every backbone file for its name and layout only."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from torch import nn
-from torchvision import models as tvm
 
 from benchmark.models.layout import BackboneLayout, OperatorPoint, ResidualStages
 from benchmark.models.registry import register_backbone
@@ -47,21 +49,25 @@ def resnet_layout(block: str, layers: tuple[int, int, int, int], *, groups: int 
     )
 
 
-def _register(name: str, builder, weights, layout: BackboneLayout, description: str) -> None:
+def _register(name: str, builder: str, weights: str, layout: BackboneLayout, description: str) -> None:
+    """``builder``, ``weights``: names in ``torchvision.models`` (``resnet18``, ``ResNet18_Weights``)."""
     def build(pretrained=None):
         """The 2D torchvision ResNet (1000-class fc), optionally ImageNet-initialised."""
-        return load_backbone_weights(builder(weights=None), pretrained, imagenet=weights)
+        from torchvision import models as tvm
+
+        imagenet = getattr(tvm, weights).IMAGENET1K_V1
+        return load_backbone_weights(getattr(tvm, builder)(weights=None), pretrained, imagenet=imagenet)
 
     build.__name__ = f"build_{name.lower()}"
     register_backbone(name, layout=layout, mean=IMAGENET_MEAN, std=IMAGENET_STD, description=description)(build)
 
 
 # IMAGENET1K_V1: the original model-zoo weights the official implementation initialised from.
-_register("ResNet18", tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, resnet_layout("basic", (2, 2, 2, 2)),
+_register("ResNet18", "resnet18", "ResNet18_Weights", resnet_layout("basic", (2, 2, 2, 2)),
           "ResNet-18 (BasicBlock [2,2,2,2])")
-_register("ResNet34", tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1, resnet_layout("basic", (3, 4, 6, 3)),
+_register("ResNet34", "resnet34", "ResNet34_Weights", resnet_layout("basic", (3, 4, 6, 3)),
           "ResNet-34 (BasicBlock [3,4,6,3])")
-_register("ResNet50", tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1, resnet_layout("bottleneck", (3, 4, 6, 3)),
+_register("ResNet50", "resnet50", "ResNet50_Weights", resnet_layout("bottleneck", (3, 4, 6, 3)),
           "ResNet-50 (Bottleneck [3,4,6,3])")
-_register("ResNet101", tvm.resnet101, tvm.ResNet101_Weights.IMAGENET1K_V1,
+_register("ResNet101", "resnet101", "ResNet101_Weights",
           resnet_layout("bottleneck", (3, 4, 23, 3)), "ResNet-101 (Bottleneck [3,4,23,3])")
