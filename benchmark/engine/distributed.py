@@ -6,9 +6,11 @@ here degrades to a no-op, so the training loop has one code path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -92,6 +94,21 @@ def init_distributed(device_type: str) -> DistInfo:
 def shutdown(info: DistInfo) -> None:
     if info.initialized_here and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group(device_type: str) -> Iterator[DistInfo]:
+    """The process group for one train/test call, left when it ends. When the body completes, the
+    ranks first wait for each other: a rank that tears its connections down while a peer's last
+    message is still on its way can make gloo abort that peer at exit ("terminate called without
+    an active exception", seen once under load). After an error nobody waits (a failed rank must
+    not hang on the others)."""
+    info = init_distributed(device_type)
+    try:
+        yield info
+        barrier(info)
+    finally:
+        shutdown(info)
 
 
 def barrier(info: DistInfo) -> None:

@@ -36,8 +36,7 @@ from benchmark.engine.distributed import (
     broadcast_buffers,
     broadcast_object,
     gather_objects,
-    init_distributed,
-    shutdown,
+    process_group,
 )
 from benchmark.engine.epoch import RunFailed, set_epoch_lr, train_epoch
 from benchmark.engine.evaluation import (
@@ -295,14 +294,11 @@ def train(config: RunConfig | dict | str | Path, run_dir: str | Path, resume: st
         raise ConfigError(f"resume: invalid value {resume!r} (valid values: auto, never)")
     cfg = _as_config(config)
     device = run_device(cfg)
-    info = init_distributed(device.type)
-    try:
+    with process_group(device.type) as info:
         # Rank 0 claims the run (a launch's job already holds it); every rank learns its verdict.
         with held(run_dir, "train", active=info.is_main, share=lambda refusal: broadcast_object(refusal, info)), \
                 global_rng_restored():
             return _Trainer(cfg, Path(run_dir), info, device, signals).run(resume)
-    finally:
-        shutdown(info)
 
 
 def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None = None,
@@ -324,12 +320,8 @@ def evaluate(run_dir: str | Path, *, clips: int | None = None, crops: int | None
     if cfg.eval.clips < 1 or cfg.eval.crops < 1:
         raise ConfigError(f"clips and crops must be positive, got {cfg.eval.clips} x {cfg.eval.crops}")
     device = run_device(cfg)
-    info = init_distributed(device.type)
-    try:
-        with global_rng_restored():  # building the model draws from the global streams
-            return _test_run(run_dir, cfg, info, device, checkpoint, views)
-    finally:
-        shutdown(info)
+    with process_group(device.type) as info, global_rng_restored():  # building the model draws from the global streams
+        return _test_run(run_dir, cfg, info, device, checkpoint, views)
 
 
 def _epoch_values(line: dict, device: torch.device) -> dict:

@@ -14,7 +14,7 @@ from benchmark.engine.accuracy import mean_class_accuracy
 from benchmark.engine.builders import RunInputs, build_run_model, run_device
 from benchmark.engine.checkpoint import global_rng_restored, init_from_run
 from benchmark.engine.claim import held
-from benchmark.engine.distributed import broadcast_object, init_distributed, shutdown
+from benchmark.engine.distributed import broadcast_object, process_group
 from benchmark.engine.evaluation import run_test, write_predictions
 from benchmark.engine.records import result_record
 from benchmark.engine.run_config import RunConfig, config_to_dict, load_run_config
@@ -46,13 +46,10 @@ def evaluate_weights(cfg: RunConfig, run_dir: str | Path) -> dict:
     if (run_dir / run_layout.RESULT).is_file():
         raise ConfigError(f"{run_dir}: holds a finished run already (result.json); choose another --out")
     device = run_device(cfg)
-    info = init_distributed(device.type)
-    try:
-        with held(run_dir, "test", active=info.is_main, share=lambda refusal: broadcast_object(refusal, info)), \
-                global_rng_restored():
-            return _test(cfg, run_dir, info, device)
-    finally:
-        shutdown(info)
+    with process_group(device.type) as info, \
+            held(run_dir, "test", active=info.is_main, share=lambda refusal: broadcast_object(refusal, info)), \
+            global_rng_restored():
+        return _test(cfg, run_dir, info, device)
 
 
 def _test(cfg: RunConfig, run_dir: Path, info, device) -> dict:
