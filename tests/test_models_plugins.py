@@ -163,7 +163,7 @@ RESNEXT_PLUGIN = '''
     @register_backbone("ResNeXt50", layout=resnet_layout("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4),
                        mean=IMAGENET_MEAN, std=IMAGENET_STD, description="ResNeXt-50 32x4d (test plugin)")
     def build(pretrained=None):
-        from torchvision import models as tvm  # here, not at the top: plan/launch/status load this file for its name only
+        from torchvision import models as tvm  # here, not at the top: launch/status load this file for its name only
 
         return load_backbone_weights(tvm.resnext50_32x4d(weights=None), pretrained,
                                      imagenet=tvm.ResNeXt50_32X4D_Weights.IMAGENET1K_V1)

@@ -25,7 +25,7 @@ def _decode_jpeg(*args, **kwargs):
     # torchvision 0.29 deprecates its JPEG codec in favour of TorchCodec (not a dependency); it
     # still works and is the fastest codec available here, so silence the per-call warning.
     # Imported on first use: the dataset-format registry loads this file on login-node commands
-    # (plan, launch, status), which decode nothing.
+    # (launch, status, collect), which decode nothing.
     from torchvision.io import decode_jpeg
 
     with warnings.catch_warnings():

@@ -2,8 +2,8 @@
 :func:`resnet_layout`, the layout of any torchvision ``ResNet`` (a new one, e.g. ResNet-152 or
 ResNeXt, registers with it in one file).
 
-torchvision is imported when a network is built, not with this file: login-node commands (plan,
-launch, status) load every backbone file for its name and layout only."""
+torchvision is imported when a network is built, not with this file: login-node commands (launch,
+status, collect) load every backbone file for its name and layout only."""
 
 from __future__ import annotations
 
